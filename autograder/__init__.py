@@ -1,0 +1,1 @@
+"""Autograder for the loss-functions assignment: sandboxed student code, trusted judging."""

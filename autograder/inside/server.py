@@ -1,0 +1,232 @@
+"""The function server: runs INSIDE the sandbox, next to the student's code.
+
+It executes the student's cells, then answers calls of their functions with plain data. It
+judges nothing and knows no test, reference or score: a student who rewrites this module at
+run time can only change the data they hand back, which the trusted side checks anyway.
+Standard library, NumPy, torch and matplotlib only; this folder is all the sandbox sees of
+the grader.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import traceback
+import warnings
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from autograder.inside import wire
+
+OUTPUT_LIMIT = 10_000
+FORBIDDEN_FUNCTIONAL = (
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+)
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= OUTPUT_LIMIT:
+        return text
+    return text[:OUTPUT_LIMIT] + f"\n... [output truncated: {len(text) - OUTPUT_LIMIT} more characters]"
+
+
+def _describe_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+class _Magics:
+    """Stands in for ``get_ipython()`` so notebook magics such as ``%matplotlib`` are no-ops."""
+
+    def run_line_magic(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    run_cell_magic = system = getoutput = run_line_magic
+
+
+class _Recorder:
+    """Notes calls of the losses the assignment forbids, so TAs can be told (not to zero)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def install(self) -> None:
+        import torch.nn.functional as F
+        from torch.nn.modules import loss
+
+        for name in FORBIDDEN_FUNCTIONAL:
+            setattr(F, name, self._wrap(getattr(F, name), f"torch.nn.functional.{name}"))
+        for cls_name in ("MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss"):
+            cls = getattr(loss, cls_name)
+            cls.forward = self._wrap(cls.forward, f"torch.nn.{cls_name}")
+
+    def _wrap(self, fn: Any, label: str) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.used.add(label)
+            return fn(*args, **kwargs)
+
+        recorded.__wrapped__ = fn
+        return recorded
+
+
+class Server:
+    """Handles one protocol message at a time; the transport (pipe or in-process) is elsewhere."""
+
+    def __init__(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        self._transform = TransformerManager().transform_cell
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _Magics}
+        self._recorder = _Recorder()
+        self._recorder.install()
+        self._cells = 0
+
+    def handle(self, message: Any) -> dict:
+        op = message.get("op") if isinstance(message, dict) else None
+        if op == "run_cell":
+            return self.run_cell(str(message.get("source", "")))
+        if op == "call":
+            return {"replies": [self.call(c) for c in message.get("calls", [])]}
+        if op == "figure":
+            return self.figure(str(message.get("name", "")))
+        return {"error": f"unknown request {op!r}"}
+
+    def run_cell(self, source: str) -> dict:
+        self._cells += 1
+        out, err = io.StringIO(), io.StringIO()
+        error = None
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("default")
+            try:
+                code = compile(self._transform(source), f"<cell {self._cells}>", "exec")
+                exec(code, self.namespace)
+            except BaseException as exc:  # the student's code may raise anything, SystemExit included
+                error = _describe_exception(exc)
+        return {
+            "status": "error" if error else "ok",
+            "stdout": _truncate(out.getvalue()),
+            "stderr": _truncate(err.getvalue()),
+            "error": error,
+        }
+
+    def call(self, request: Any) -> dict:
+        import torch
+
+        name = str(request.get("function", ""))
+        function = self.namespace.get(name)
+        args = [torch.from_numpy(np.array(a, copy=True)) for a in request.get("args", [])]
+        reply: dict = {"value": None, "grads": None, "inputs_after": [], "error": None, "forbidden": []}
+        if not callable(function):
+            reply["error"] = f"`{name}` is not defined: did the cell that defines it run without an error?"
+            return reply
+        grad = bool(request.get("grad")) and all(a.is_floating_point() for a in args)
+        if grad:
+            args = [a.requires_grad_(True) for a in args]
+        self._recorder.used.clear()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = function(*args)
+                reply["value"] = _encode_value(result)
+                if grad:
+                    reply["grads"] = _gradients(result, args)
+            except BaseException as exc:
+                reply["value"] = None
+                reply["error"] = _describe_exception(exc)
+        reply["inputs_after"] = [a.detach().numpy() for a in args]
+        reply["forbidden"] = sorted(self._recorder.used)
+        return reply
+
+    def figure(self, name: str) -> dict:
+        from matplotlib.figure import Figure
+
+        figure = self.namespace.get(name)
+        if not isinstance(figure, Figure):
+            return {"figure": None, "error": f"`{name}` is not a matplotlib Figure (got {type(figure).__name__})"}
+        try:
+            return {"figure": {"axes": [_describe_axes(ax) for ax in figure.axes]}, "error": None}
+        except Exception as exc:
+            return {"figure": None, "error": f"could not read the figure `{name}`: {_describe_exception(exc)}"}
+
+
+def _encode_value(value: Any) -> dict:
+    import torch
+
+    if type(value) is torch.Tensor:
+        return {"kind": "tensor", "data": value.detach().cpu().numpy(), "requires_grad": value.requires_grad}
+    if type(value) in (float, int):
+        return {"kind": "number", "data": float(value)}
+    if type(value) is tuple:
+        return {"kind": "tuple", "items": [_encode_value(v) for v in value]}
+    raise TypeError(
+        f"returned a {type(value).__module__}.{type(value).__qualname__}; "
+        "expected a torch.Tensor (or a tuple of them)"
+    )
+
+
+def _gradients(result: Any, args: list) -> list | None:
+    import torch
+
+    if type(result) is not torch.Tensor or not result.requires_grad:
+        return None
+    grads = torch.autograd.grad(result.sum(), args, allow_unused=True)
+    return [None if g is None else g.detach().numpy() for g in grads]
+
+
+def _describe_axes(ax: Any) -> dict:
+    legend = ax.get_legend()
+    return {
+        "title": str(ax.get_title()),
+        "xlabel": str(ax.get_xlabel()),
+        "ylabel": str(ax.get_ylabel()),
+        "legend": [str(t.get_text()) for t in legend.get_texts()] if legend is not None else None,
+        "lines": [
+            {
+                "label": str(line.get_label()),
+                "x": np.asarray(line.get_xdata(), dtype=np.float64),
+                "y": np.asarray(line.get_ydata(), dtype=np.float64),
+            }
+            for line in ax.get_lines()
+        ],
+    }
+
+
+def serve(channel_in: BinaryIO, channel_out: BinaryIO) -> None:
+    """Answer requests until the grader says exit or closes the channel."""
+    server = Server()
+    while True:
+        try:
+            message = wire.read_message(channel_in)
+        except EOFError:
+            return
+        if isinstance(message, dict) and message.get("op") == "exit":
+            return
+        try:
+            answer = server.handle(message)
+            wire.write_message(channel_out, answer)
+        except wire.WireError as exc:
+            wire.write_message(channel_out, {"error": f"could not encode the answer: {exc}"})
+
+
+def main() -> None:
+    """Keep the channel on private descriptors; the student's prints go to a log file, not to it."""
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    channel_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    log = os.open(os.environ.get("AUTOGRADER_LOG", os.devnull), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
+    serve(channel_in, channel_out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The trusted grader: references, properties, scoring. Never imports student code."""

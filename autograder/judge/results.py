@@ -1,0 +1,72 @@
+"""One result model that every writer (gradebook, results.json, CSV, HTML, feedback) reads.
+
+Failure is a value: a submission that could not be graded is a ``SubmissionResult`` with a
+status and a reason, never a missing row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """The smallest failing input Hypothesis found, rendered for a student to read."""
+
+    inputs: tuple[tuple[str, str], ...]  # (argument name, repr)
+    expected: str
+    got: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One property (or one public check) of one part."""
+
+    name: str  # what was checked, in a student's words
+    passed: bool
+    weight: float = 1.0
+    message: str = ""  # why it failed, plainly
+    counterexample: Counterexample | None = None
+    diagnosis: str | None = None  # the named likely mistake, if one matched
+    image_png: bytes | None = None  # student vs reference curve, for the sweeps
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """One grade cell of the notebook."""
+
+    grade_id: str
+    title: str
+    functions: tuple[str, ...]
+    max_score: float
+    score: float
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None  # the whole part failed for one reason (timeout, crash, missing)
+    visibility: str = "visible"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Something a TA should look at; never an automatic zero."""
+
+    kind: str  # "forbidden-call", "sandbox-escape", "tamper", "missing-cell", "duplicate-cell", ...
+    detail: str
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    student: str
+    assignment: str
+    status: str  # "graded" or "ungradable"
+    parts: tuple[PartResult, ...] = ()
+    reason: str | None = None  # why it could not be graded
+    flags: tuple[Flag, ...] = ()
+    sandboxed: bool = True
+    manual_parts: tuple[str, ...] = field(default_factory=tuple)  # grade ids TAs still grade
+
+    @property
+    def score(self) -> float:
+        return round(sum(p.score for p in self.parts), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(p.max_score for p in self.parts), 6)

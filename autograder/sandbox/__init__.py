@@ -1,0 +1,1 @@
+"""Host-side launchers of the place where student code runs (trusted code)."""

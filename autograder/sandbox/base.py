@@ -1,0 +1,207 @@
+"""The narrow interface between the trusted grader and wherever student code runs.
+
+Like httpx's transport, one small abstract class with two implementations: ``InProcessSandbox``
+(the same server code in this process, for fast unit tests) and ``BwrapSandbox`` (a bubblewrap
+jail, for real grading). Everything a sandbox hands back is built here, on the trusted side,
+from plain decoded data: tensors are fresh ``torch.Tensor`` objects, never student objects.
+
+Protocol (requests and responses are ``autograder.inside.wire`` messages):
+
+* ``{"op": "run_cell", "source": str}`` -> ``{"status": "ok"|"error", "stdout": str,
+  "stderr": str, "error": str|None}``
+* ``{"op": "call", "calls": [{"function": str, "args": [ndarray...], "grad": bool}, ...]}`` ->
+  ``{"replies": [{"value": V|None, "grads": [ndarray|None...]|None, "inputs_after": [ndarray...],
+  "error": str|None, "forbidden": [str...]}, ...]}`` where a value ``V`` is
+  ``{"kind": "tensor", "data": ndarray, "requires_grad": bool}``, ``{"kind": "number",
+  "data": float}`` or ``{"kind": "tuple", "items": [V...]}``.
+* ``{"op": "figure", "name": str}`` -> ``{"figure": F|None, "error": str|None}`` with
+  ``F = {"axes": [{"title", "xlabel", "ylabel", "legend": [str...]|None,
+  "lines": [{"label": str, "x": ndarray, "y": ndarray}]}]}``.
+* ``{"op": "exit"}`` -> no reply.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+class SandboxFault(Exception):
+    """The sandboxed process stopped answering: it died, timed out, or broke the protocol."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CallTimeout(SandboxFault):
+    pass
+
+
+class SandboxDied(SandboxFault):
+    pass
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """What running one student cell did: its (truncated) output and its error, if any."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One call of a student function, as seen from the trusted side."""
+
+    value: Any = None  # torch.Tensor | float | tuple of them; None when the call failed
+    grads: tuple[torch.Tensor | None, ...] | None = None
+    inputs_after: tuple[torch.Tensor, ...] = ()
+    error: str | None = None
+    forbidden: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Axes:
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    legend: tuple[str, ...] | None = None
+    lines: tuple[Line, ...] = ()
+
+
+@dataclass(frozen=True)
+class Figure:
+    axes: tuple[Axes, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    args: tuple[torch.Tensor, ...]
+    grad: bool = False
+
+
+class Sandbox(abc.ABC):
+    """A place where one submission's code lives; the judge only ever talks to it here."""
+
+    @abc.abstractmethod
+    def request(self, message: dict, timeout: float | None = None) -> dict:
+        """Send one protocol message and return the decoded answer, or raise SandboxFault."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the submission's process and everything it started."""
+
+    def run_cell(self, source: str, timeout: float | None = None) -> CellRun:
+        answer = self.request({"op": "run_cell", "source": source}, timeout)
+        return CellRun(
+            status=_text(answer.get("status")),
+            stdout=_text(answer.get("stdout")),
+            stderr=_text(answer.get("stderr")),
+            error=_optional_text(answer.get("error")),
+        )
+
+    def call_batch(self, calls: Sequence[Call], timeout: float | None = None) -> list[Reply]:
+        message = {
+            "op": "call",
+            "calls": [
+                {"function": c.function, "args": [a.detach().numpy() for a in c.args], "grad": c.grad}
+                for c in calls
+            ],
+        }
+        replies = self.request(message, timeout).get("replies")
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise SandboxFault("the sandbox answered a call with a malformed reply")
+        return [reply_from_wire(r) for r in replies]
+
+    def call(self, function: str, args: Sequence[torch.Tensor], grad: bool = False,
+             timeout: float | None = None) -> Reply:
+        return self.call_batch([Call(function, tuple(args), grad)], timeout)[0]
+
+    def figure(self, name: str, timeout: float | None = None) -> tuple[Figure | None, str | None]:
+        answer = self.request({"op": "figure", "name": name}, timeout)
+        error = _optional_text(answer.get("error"))
+        raw = answer.get("figure")
+        return (figure_from_wire(raw) if isinstance(raw, dict) else None), error
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _text(value: Any, limit: int = 100_000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _optional_text(value: Any) -> str | None:
+    return _text(value) if isinstance(value, str) else None
+
+
+def _tensor(array: Any) -> torch.Tensor | None:
+    if not isinstance(array, np.ndarray):
+        return None
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+def value_from_wire(raw: Any) -> Any:
+    """Rebuild a returned value; anything that is not a tensor, number or tuple becomes None."""
+    if not isinstance(raw, dict):
+        return None
+    kind = raw.get("kind")
+    if kind == "tensor":
+        return _tensor(raw.get("data"))
+    if kind == "number":
+        data = raw.get("data")
+        return float(data) if isinstance(data, (int, float)) and not isinstance(data, bool) else None
+    if kind == "tuple" and isinstance(raw.get("items"), list):
+        return tuple(value_from_wire(item) for item in raw["items"])
+    return None
+
+
+def reply_from_wire(raw: Any) -> Reply:
+    if not isinstance(raw, dict):
+        return Reply(error="the sandbox sent a malformed reply")
+    grads = raw.get("grads")
+    inputs = raw.get("inputs_after")
+    forbidden = raw.get("forbidden")
+    return Reply(
+        value=value_from_wire(raw.get("value")),
+        grads=tuple(_tensor(g) for g in grads) if isinstance(grads, list) else None,
+        inputs_after=tuple(t for t in map(_tensor, inputs) if t is not None) if isinstance(inputs, list) else (),
+        error=_optional_text(raw.get("error")),
+        forbidden=tuple(f for f in forbidden if isinstance(f, str)) if isinstance(forbidden, list) else (),
+    )
+
+
+def figure_from_wire(raw: dict) -> Figure:
+    axes = []
+    for ax in raw.get("axes", []) if isinstance(raw.get("axes"), list) else []:
+        if not isinstance(ax, dict):
+            continue
+        legend = ax.get("legend")
+        lines = tuple(
+            Line(_text(ln.get("label")), np.asarray(ln.get("x"), dtype=float), np.asarray(ln.get("y"), dtype=float))
+            for ln in ax.get("lines", [])
+            if isinstance(ln, dict) and isinstance(ln.get("x"), np.ndarray) and isinstance(ln.get("y"), np.ndarray)
+        )
+        axes.append(Axes(
+            title=_text(ax.get("title")), xlabel=_text(ax.get("xlabel")), ylabel=_text(ax.get("ylabel")),
+            legend=tuple(_text(s) for s in legend) if isinstance(legend, list) else None,
+            lines=lines,
+        ))
+    return Figure(axes=tuple(axes))
