@@ -1,0 +1,89 @@
+"""Integrity flags for TAs: forbidden library losses and tamper attempts, never automatic zeros.
+
+Static checks read the student's source (parsed, never run); run-time evidence comes from the
+sandbox (forbidden calls it recorded, errors its walls raised). A flag asks a person to look.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from typing import Iterable
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+from autograder.judge.results import Flag
+
+FORBIDDEN_NAMES = frozenset({
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "BCELoss", "BCEWithLogitsLoss",
+})
+
+# (pattern in the student's source, what a TA should know about it)
+TAMPER_PATTERNS = (
+    (r"\b(torch|np|numpy|F|math)\.(allclose|isclose|testing|equal|array_equal)\s*=",
+     "replaces a comparison function"),
+    (r"__torch_function__|__eq__|__float__|__bool__", "defines comparison or conversion hooks"),
+    (r"input_transformers|\.events\.register|register_magic|ast_transformers",
+     "hooks into IPython's cell execution"),
+    (r"skip-execution|metadata\s*\[", "touches cell metadata"),
+    (r"sys\.modules|builtins|__builtins__|importlib\.reload", "rewrites modules or builtins"),
+    (r"gradebook|\.\./|/source/|submitted/|autograded/", "looks for course files"),
+    (r"\bsocket\b|urllib|requests\.|http\.client", "opens network connections"),
+    (r"subprocess|os\.system|os\.fork|os\.kill|multiprocessing|os\._exit", "spawns or kills processes"),
+)
+
+ESCAPE_SIGNS = ("Permission denied", "Read-only file system", "Network is unreachable",
+                "No such file or directory: '/", "Operation not permitted")
+
+
+def _parse(source: str) -> ast.AST | None:
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def forbidden_uses(sources: Iterable[str], graded_functions: Iterable[str]) -> list[Flag]:
+    """Graded functions whose body names a library loss the assignment forbids."""
+    graded = set(graded_functions)
+    flags = []
+    for source in sources:
+        tree = _parse(source)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name in graded:
+                used = sorted({
+                    n.attr if isinstance(n, ast.Attribute) else n.id
+                    for n in ast.walk(node)
+                    if (isinstance(n, ast.Attribute) and n.attr in FORBIDDEN_NAMES)
+                    or (isinstance(n, ast.Name) and n.id in FORBIDDEN_NAMES)
+                })
+                if used:
+                    flags.append(Flag("forbidden-call", f"{node.name}() uses {', '.join(used)} "
+                                                        "(the assignment asks for it by hand)"))
+    return flags
+
+
+def tamper_signs(sources: Iterable[str]) -> list[Flag]:
+    flags = []
+    for index, source in enumerate(sources, start=1):
+        for pattern, meaning in TAMPER_PATTERNS:
+            match = re.search(pattern, source)
+            if match:
+                flags.append(Flag("tamper", f"student cell {index} {meaning}: `{match.group(0)}`"))
+    return flags
+
+
+def escape_signs(errors: Iterable[str]) -> list[Flag]:
+    """Errors raised by the sandbox's walls: the student's code tried to reach outside."""
+    return [
+        Flag("sandbox-escape", f"blocked by the sandbox: {error.splitlines()[-1][:300]}")
+        for error in errors
+        if any(sign in error for sign in ESCAPE_SIGNS)
+    ]
+
+
+def runtime_forbidden(function: str, used: Iterable[str]) -> list[Flag]:
+    return [Flag("forbidden-call", f"{function}() called {name} while being graded") for name in sorted(set(used))]

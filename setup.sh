@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Prepare a fresh Linux machine: the system packages the grader needs, then a virtualenv with
+# the pinned requirements. `./setup.sh tests` also installs Chromium for the report's browser test.
+set -euo pipefail
+cd "$(dirname "$0")"
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+if [[ "${1:-}" == tests ]] && ! command -v chromium >/dev/null; then need+=(chromium); fi
+if ((${#need[@]})); then
+  sudo=""; [[ "$(id -u)" == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/pip install -q -r requirements.txt
