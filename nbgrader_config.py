@@ -1,0 +1,25 @@
+"""nbgrader configuration of the dl-losses course. The course root is the folder of this file,
+so the course works wherever it is checked out (and in temporary copies made by the tests)."""
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821 -- provided by traitlets when nbgrader loads this file
+
+ROOT = Path(__file__).resolve().parent
+
+c.CourseDirectory.course_id = "dl-losses"
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'gradebook.db'}"
+
+# Per-cell time limit when nbgrader executes a notebook (the default is 30 s).
+c.Execute.timeout = 60
+
+# A student who deletes a grade cell gets it back at autograde time instead of losing it silently.
+c.OverwriteCells.add_missing_cells = True
+
+# The filesystem exchange; a shared location can be set without editing this file.
+c.Exchange.root = os.environ.get("AUTOGRADER_EXCHANGE", str(ROOT / "exchange"))
+
+# Kernels started by nbgrader inherit this environment: the hidden test cells of the source
+# notebook run `from autograder.inkernel import grade_part`, so the course root must be importable.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
