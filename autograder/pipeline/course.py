@@ -1,0 +1,144 @@
+"""The course root: where its folders are and how its ``nbgrader_config.py`` is loaded.
+
+``NbGraderAPI`` does not read ``nbgrader_config.py`` by itself (only nbgrader's command-line
+apps do), so every pipeline step goes through :meth:`CourseRoot.api`, which loads the file the
+way nbgrader does and pins ``CourseDirectory.root`` and the exchange root to this course.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+from autograder.errors import AuthoringError
+
+CONFIG_FILE = "nbgrader_config.py"
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Interrupt))\b:?(.*)$")
+
+
+@dataclass(frozen=True)
+class CourseRoot:
+    """A course directory on disk (the repository root, or a copy of it in a test)."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike | None = None) -> "CourseRoot":
+        path = Path(root or os.getcwd()).resolve()
+        if not (path / CONFIG_FILE).is_file():
+            raise AuthoringError(
+                f"no {CONFIG_FILE} in {path}: run from the course root or pass --course-root")
+        return cls(path)
+
+    # -- folders (nbgrader's own layout: <step>/<student>/<assignment>) -----------------
+    def source(self, assignment: str) -> Path:
+        return self.root / "source" / assignment
+
+    def release(self, assignment: str) -> Path:
+        return self.root / "release" / assignment
+
+    def submitted(self, student: str, assignment: str) -> Path:
+        return self.root / "submitted" / student / assignment
+
+    def autograded(self, student: str, assignment: str) -> Path:
+        return self.root / "autograded" / student / assignment
+
+    def feedback(self, student: str, assignment: str) -> Path:
+        return self.root / "feedback" / student / assignment
+
+    def results_json(self, student: str, assignment: str) -> Path:
+        """Where the trusted grader's record of one submission lives."""
+        return self.autograded(student, assignment) / "results.json"
+
+    def submitted_students(self, assignment: str) -> list[str]:
+        base = self.root / "submitted"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())
+
+    # -- configuration ------------------------------------------------------------------
+    def config(self, overrides: Config | None = None) -> Config:
+        """``nbgrader_config.py`` as nbgrader's apps would read it, plus our defaults."""
+        loader = PyFileConfigLoader(CONFIG_FILE, path=str(self.root))
+        try:
+            cfg = loader.load_config()
+        except ConfigFileNotFound:
+            raise AuthoringError(f"no {CONFIG_FILE} in {self.root}") from None
+        except Exception as exc:  # the file is Python: any error in it is the author's
+            raise AuthoringError(f"{self.root / CONFIG_FILE} failed to load: {exc}") from exc
+        cfg.CourseDirectory.root = str(self.root)
+        if "root" not in cfg.Exchange:
+            cfg.Exchange.root = str(self.root / "exchange")
+        if overrides is not None:
+            cfg.merge(overrides)
+        return cfg
+
+    def course_id(self, cfg: Config | None = None) -> str:
+        cfg = cfg if cfg is not None else self.config()
+        course_id = cfg.CourseDirectory.get("course_id", "")
+        if not course_id:
+            raise AuthoringError(
+                f"c.CourseDirectory.course_id is not set in {self.root / CONFIG_FILE}; "
+                "the filesystem exchange needs it (e.g. c.CourseDirectory.course_id = 'dl101')")
+        return course_id
+
+    def exchange_root(self, cfg: Config | None = None) -> Path:
+        cfg = cfg if cfg is not None else self.config()
+        return Path(cfg.Exchange.root)
+
+    def api(self, overrides: Config | None = None) -> NbGraderAPI:
+        """An ``NbGraderAPI`` that sees this course's config; quiet unless something fails."""
+        _put_venv_tools_on_path()
+        cfg = self.config(overrides)
+        cfg.NbGraderAPI.log_level = cfg.NbGraderAPI.get("log_level", logging.WARNING)
+        return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+
+    def gradebook(self, cfg: Config | None = None) -> Gradebook:
+        """The SQLite gradebook; use as a context manager so it is closed."""
+        _put_venv_tools_on_path()
+        cfg = cfg if cfg is not None else self.config()
+        coursedir = CourseDirectory(config=cfg)
+        return Gradebook(coursedir.db_url, coursedir.course_id)
+
+
+def check(result: dict, action: str) -> str:
+    """Turn an ``NbGraderAPI`` result dict into its log, or an error naming what failed."""
+    if result is None:
+        raise AuthoringError(f"{action}: nbgrader's exchange is not available on this platform")
+    if not result.get("success"):
+        raise AuthoringError(f"{action} failed: {failure_reason(result)}")
+    return result.get("log", "")
+
+
+def failure_reason(result: dict) -> str:
+    """The cause of an nbgrader failure, not its generic "see the above traceback" wrapper."""
+    for text in (result.get("log"), result.get("error")):
+        lines = [ln.strip() for ln in (text or "").splitlines()]
+        causes = [m for m in map(_EXCEPTION_LINE.match, lines)
+                  if m and m.group(1) != "NbGraderException"]
+        if causes:
+            name, message = causes[-1].group(1), causes[-1].group(2).strip()
+            return (f"{name}: {message}" if message else name)[:300]
+    lines = [ln.strip() for ln in (result.get("log") or "").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no message from nbgrader"
+
+
+def _put_venv_tools_on_path() -> None:
+    """nbgrader shells out to ``alembic`` to create a gradebook; find the one beside Python.
+
+    Running ``.venv/bin/python -m autograder`` without activating the venv leaves its ``bin/``
+    off ``PATH``, and a first ``generate_assignment`` then fails with "No such file: alembic".
+    """
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("alembic") is None and bindir not in os.environ.get("PATH", ""):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

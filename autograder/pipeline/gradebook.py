@@ -1,0 +1,87 @@
+"""The gradebook's ends: the roster in (``db student import``), feedback and grades out."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from nbgrader.apps.dbapp import DbStudentImportApp
+from nbgrader.plugins.export import CsvExportPlugin
+from nbgrader.utils import capture_log
+
+from autograder.errors import AuthoringError
+from autograder.pipeline import records_io
+from autograder.pipeline.course import CourseRoot, check
+
+try:
+    from autograder.reports import feedback_text
+except ModuleNotFoundError as exc:  # the plain-text writer may not exist in this checkout
+    if exc.name not in ("autograder.reports", "autograder.reports.feedback_text"):
+        raise
+    feedback_text = None
+
+
+def import_students(course: CourseRoot, roster: Path) -> list[str]:
+    """Add or update students from a CSV with an ``id`` column (nbgrader's own importer).
+
+    Optional columns: ``first_name``, ``last_name``, ``email``, ``lms_user_id``.
+    """
+    roster = Path(roster)
+    if not roster.is_file():
+        raise AuthoringError(f"roster {roster} does not exist")
+    with roster.open(newline="") as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    if "id" not in header:
+        raise AuthoringError(
+            f"roster {roster} has columns {header or 'none'}; it needs an 'id' column "
+            "(optional: first_name, last_name, email, lms_user_id)")
+    api = course.api()
+    app = DbStudentImportApp(coursedir=api.coursedir, parent=api)
+    app.extra_args = [str(roster)]
+    check(capture_log(app), f"student import from {roster}")
+    with course.gradebook() as gb:
+        return sorted(s.id for s in gb.students)
+
+
+def add_students(course: CourseRoot, students: list[dict]) -> None:
+    """Add students given as dicts (``id`` plus optional names), as the importer would."""
+    with course.gradebook() as gb:
+        for row in students:
+            row = dict(row)
+            gb.update_or_create_student(row.pop("id"), **row)
+
+
+def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
+    """HTML feedback per autograded student; plus ``feedback.txt`` where records exist."""
+    check(course.api().generate_feedback(assignment), f"generate_feedback {assignment}")
+    written = []
+    for student in _autograded_students(course, assignment):
+        folder = course.feedback(student, assignment)
+        written.extend(sorted(folder.glob("*.html")))
+        if feedback_text is not None and course.results_json(student, assignment).is_file():
+            record = records_io.load(course, student, assignment)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "feedback.txt").write_text(feedback_text.render_submission(record))
+            written.append(folder / "feedback.txt")
+    return written
+
+
+def export_grades(course: CourseRoot, assignment: str | None = None,
+                  to: Path | None = None) -> Path:
+    """Write nbgrader's CSV export (one row per student per assignment)."""
+    dest = Path(to) if to else course.root / "grades.csv"
+    cfg = course.config()
+    plugin = CsvExportPlugin(config=cfg, to=str(dest),
+                             assignment=[assignment] if assignment else [])
+    with course.gradebook(cfg) as gb:
+        if assignment and assignment not in {a.name for a in gb.assignments}:
+            raise AuthoringError(
+                f"assignment {assignment!r} is not in the gradebook: release and grade it first")
+        plugin.export(gb)
+    return dest
+
+
+def _autograded_students(course: CourseRoot, assignment: str) -> list[str]:
+    base = course.root / "autograded"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())

@@ -1,0 +1,112 @@
+"""Autograde a class one submission at a time; one bad submission never stops the class.
+
+Each student goes through ``NbGraderAPI.autograde`` (so the course's configured preprocessors,
+including the trusted grader's, do the work). What nbgrader could not grade at all (a notebook
+that is not JSON, a kernel that would not start) becomes an "ungradable" record with the
+reason, written where the trusted grader writes its records, so reports have no holes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tqdm import tqdm
+from traitlets.config import Config
+
+from autograder.errors import AuthoringError
+from autograder.judge.results import SubmissionResult
+from autograder.pipeline import records_io
+from autograder.pipeline.course import CourseRoot, failure_reason
+
+# Preprocessor setting that ``--no-sandbox`` flips (see autograder/nbgrader_ext/preprocessor.py).
+SANDBOX_TRAIT = ("SandboxedGrading", "sandbox")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One row of the class summary."""
+
+    student: str
+    status: str  # "graded" or "ungradable"
+    score: float | None = None
+    max_score: float | None = None
+    flags: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    assignment: str
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def ungradable(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != "graded"]
+
+
+def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
+                sandbox: bool = True, progress: bool = True) -> ClassSummary:
+    """Autograde ``students`` (default: everyone in ``submitted/``) and summarise."""
+    submitted = course.submitted_students(assignment)
+    missing = sorted(set(students or ()) - set(submitted))
+    if missing:
+        raise AuthoringError(
+            f"no submission of {assignment} for {', '.join(missing)} in "
+            f"{course.root / 'submitted'}: run `python -m autograder collect {assignment}` first")
+    todo = list(students) if students else submitted
+    if not todo:
+        raise AuthoringError(
+            f"no submissions of {assignment} in {course.root / 'submitted'}: "
+            f"run `python -m autograder collect {assignment}` (or zip-collect) first")
+    api = course.api(_sandbox_config(sandbox))
+    outcomes = []
+    bar = tqdm(todo, desc=f"grading {assignment}", unit="student", disable=not progress)
+    for student in bar:
+        bar.set_postfix_str(student)
+        outcomes.append(grade_one(course, api, assignment, student))
+    return ClassSummary(assignment, tuple(outcomes))
+
+
+def grade_one(course: CourseRoot, api, assignment: str, student: str) -> Outcome:
+    """Autograde one submission; a failure comes back as an ungradable ``Outcome``."""
+    result = api.autograde(assignment, student, force=True, create=True)
+    if not result.get("success"):
+        reason = failure_reason(result)
+        records_io.save(course, SubmissionResult(
+            student=student, assignment=assignment, status="ungradable", reason=reason))
+        return Outcome(student, "ungradable", reason=reason)
+    record = records_io.load(course, student, assignment)
+    if record is not None:
+        return Outcome(student, record.status, record.score, record.max_score,
+                       tuple(f.kind for f in record.flags), record.reason)
+    return _outcome_from_gradebook(course, assignment, student)
+
+
+def _outcome_from_gradebook(course: CourseRoot, assignment: str, student: str) -> Outcome:
+    """Plain nbgrader (no trusted record): the score is what nbgrader saved."""
+    with course.gradebook() as gb:
+        sub = gb.find_submission(assignment, student)
+        flags = ("needs-manual-grade",) if sub.needs_manual_grade else ()
+        return Outcome(student, "graded", sub.score, sub.max_score, flags)
+
+
+def _sandbox_config(sandbox: bool) -> Config:
+    cfg = Config()
+    if not sandbox:
+        section, trait = SANDBOX_TRAIT
+        cfg[section][trait] = False
+    return cfg
+
+
+def summary_table(summary: ClassSummary) -> str:
+    """A fixed-width table: student, score/max, status, flags or reason."""
+    rows = [("student", "score", "status", "flags / reason")]
+    for o in summary.outcomes:
+        score = "-" if o.score is None else f"{o.score:g}/{o.max_score:g}"
+        note = o.reason if o.status != "graded" else ", ".join(o.flags)
+        rows.append((o.student, score, o.status, note or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]
+    lines.insert(1, "-" * max(len(ln) for ln in lines))
+    graded = len(summary.outcomes) - len(summary.ungradable)
+    lines.append(f"{graded} graded, {len(summary.ungradable)} ungradable")
+    return "\n".join(ln.rstrip() for ln in lines)
