@@ -94,6 +94,8 @@ class Server:
             return {"replies": [self.call(c) for c in message.get("calls", [])]}
         if op == "figure":
             return self.figure(str(message.get("name", "")))
+        if op == "ping":
+            return {"pong": True}
         return {"error": f"unknown request {op!r}"}
 
     def run_cell(self, source: str) -> dict:

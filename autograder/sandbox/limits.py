@@ -1,0 +1,48 @@
+"""How much time, memory and how many processes one submission's sandbox may use.
+
+A small value object, like httpx's ``Limits``: the launcher turns it into rlimits, a tmpfs size
+and host-side read deadlines; nothing else reads it.
+
+Why these defaults:
+
+* ``memory_bytes`` (RLIMIT_AS, virtual address space) is 2 GiB. Measured on torch 2.13 CPU:
+  ``import torch`` + matplotlib + IPython's transformer, a 1000x1000 backward pass and a saved
+  figure peak at about 680 MiB of virtual memory (and still run under a 1 GiB limit), so 2 GiB
+  leaves the student room for honest tensors while a memory bomb fails fast with MemoryError.
+* ``processes`` (RLIMIT_NPROC) counts threads too; torch with ``OMP_NUM_THREADS=1`` needs a
+  handful. The limit is per host uid, and each sandbox gets a uid of its own, so it holds per
+  sandbox even when a class is graded in parallel.
+* ``cpu_seconds`` is a lifetime budget of the whole process (RLIMIT_CPU cannot be reset); the
+  wall-clock deadlines per cell and per call batch are what stop an infinite loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_seconds: float = 60.0  # wall time for one student cell
+    call_seconds: float = 30.0  # wall time for one batch of calls (or a figure request)
+    startup_seconds: float = 60.0  # wall time for python + torch + the server to come up
+    cpu_seconds: int = 900  # RLIMIT_CPU over the sandbox's whole life
+    memory_bytes: int = 2 * GiB  # RLIMIT_AS
+    processes: int = 64  # RLIMIT_NPROC (processes and threads of the sandbox's uid)
+    file_bytes: int = 64 * MiB  # RLIMIT_FSIZE: largest file the student may write
+    open_files: int = 256  # RLIMIT_NOFILE
+    scratch_bytes: int = 256 * MiB  # size of the private tmpfs holding the student's files
+
+    def describe_memory(self) -> str:
+        return _human(self.memory_bytes)
+
+    def describe_files(self) -> str:
+        return _human(self.file_bytes)
+
+
+def _human(size: int) -> str:
+    if size % GiB == 0:
+        return f"{size // GiB} GiB"
+    return f"{size // MiB} MiB"
