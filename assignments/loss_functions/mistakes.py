@@ -1,0 +1,293 @@
+"""The typical mistakes of the loss-functions assignment, and the probe inputs that tell them apart.
+
+Each value mistake is the reference with one thing done wrong, computed in the input's dtype as
+a student would. The probes are chosen so that every variant disagrees with the reference and
+with every other variant somewhere (asymmetric values, 2-D shapes, soft labels, exact 0/1
+probabilities); ``tests/test_diagnosis.py`` checks that they do. ``DIAGNOSERS`` maps each
+student function to the ``diagnose`` hook for ``run_property``.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+from autograder.judge.diagnosis import (Diagnoser, Mistake, autograd_broken, inputs_modified,
+                                        returned_python_number, returned_type)
+
+
+def _t(values: list) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32)
+
+
+# --- behaviour, shared by the three losses ----------------------------------------------------
+
+def _returned_numpy(function: str) -> Mistake:
+    return Mistake(f"{function}.returned_numpy", function, "returned a NumPy value instead of a tensor",
+                   "The result was converted with .numpy() or computed with np.* functions. Compute it with "
+                   "torch operations on the input tensors and return the torch.Tensor.",
+                   detect=returned_type("numpy"))
+
+
+def _behaviour(function: str) -> tuple[Mistake, ...]:
+    return (
+        _returned_numpy(function),
+        Mistake(f"{function}.returned_float", function, "returned a Python float instead of a tensor",
+                "Calling .item() or float() on the loss turns it into a plain number, which has no gradient. "
+                "Return the 0-d tensor itself (drop the .item()).",
+                detect=returned_python_number),
+        Mistake(f"{function}.autograd_broken", function, "autograd is broken (.item(), .numpy() or torch.tensor(...))",
+                "Somewhere the computation left PyTorch (e.g. torch.tensor(x.item()) or a NumPy detour), so "
+                "loss.backward() cannot reach the inputs. Keep every step a torch operation on the input tensors.",
+                detect=autograd_broken, grad=True),
+        Mistake(f"{function}.inputs_modified", function, "the inputs are modified in place",
+                "An in-place operation (-=, **=, .abs_(), x[...] = ...) changed the caller's tensors. Build new "
+                "tensors instead, e.g. diff = y_pred - y_true.",
+                detect=inputs_modified),
+    )
+
+
+# --- mse and mae --------------------------------------------------------------------------------
+
+def _square(d: torch.Tensor) -> torch.Tensor:
+    return d ** 2
+
+
+def _reductions(function: str, error: str, elementwise) -> tuple[Mistake, ...]:
+    """Reducing the elementwise errors wrongly; the same in MSE and MAE."""
+    def errors(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        return elementwise(y_pred - y_true)
+
+    return (
+        Mistake(f"{function}.sum_instead_of_mean", function, "sum instead of mean",
+                f"The {error}s are added up instead of averaged, so the loss grows with the number of "
+                "elements. Use .mean() instead of .sum().",
+                variant=lambda a, b: errors(a, b).sum()),
+        Mistake(f"{function}.mean_over_one_dim", function, "mean over one dimension only",
+                f"The {error}s are averaged along one dimension (e.g. .mean(0) or .mean(dim=1)), which leaves a "
+                "tensor instead of one number for 2-D inputs. Average over all elements with .mean() and no dim.",
+                variant=lambda a, b: errors(a, b).mean(0), alternatives=(lambda a, b: errors(a, b).mean(-1),)),
+        Mistake(f"{function}.divides_by_len", function, "divides by len() instead of the number of elements",
+                "len(t) is the size of the first dimension only, so the result is wrong for 2-D inputs. "
+                "Use .mean(), or divide by t.numel().",
+                variant=lambda a, b: errors(a, b).sum() / len(a)),
+    )
+
+
+def _signed_mean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).mean()
+
+
+MSE = (
+    *_reductions("mse", "squared error", _square),
+    Mistake("mse.rmse", "mse", "square root taken (RMSE)",
+            "The result is the root of the mean squared error. MSE has no square root: return the mean itself.",
+            variant=lambda a, b: ((a - b) ** 2).mean().sqrt()),
+    Mistake("mse.missing_square", "mse", "missing square",
+            "The errors are averaged without being squared, so positive and negative errors cancel. "
+            "Square each error first: ((y_pred - y_true) ** 2).mean().",
+            variant=_signed_mean, alternatives=(lambda a, b: (b - a).mean(), lambda a, b: (a - b).abs().mean())),
+    Mistake("mse.squared_mean_error", "mse", "squared the mean error instead of averaging squared errors",
+            "The errors are averaged first and the mean is squared, so opposite errors cancel. "
+            "Square each error, then take the mean: ((y_pred - y_true) ** 2).mean().",
+            variant=lambda a, b: (a - b).mean() ** 2),
+    *_behaviour("mse"),
+)
+
+MAE = (
+    *_reductions("mae", "absolute error", torch.abs),
+    Mistake("mae.missing_abs", "mae", "missing absolute value (signed mean error)",
+            "The errors are averaged with their signs, so over- and under-predictions cancel. "
+            "Take the absolute value of each error first: (y_pred - y_true).abs().mean().",
+            variant=_signed_mean, alternatives=(lambda a, b: (b - a).mean(),)),
+    Mistake("mae.abs_of_mean", "mae", "absolute value of the mean instead of mean of absolute values",
+            "abs() is applied after averaging, so opposite errors still cancel. Apply it to each error "
+            "before the mean: (y_pred - y_true).abs().mean().",
+            variant=lambda a, b: (a - b).mean().abs()),
+    Mistake("mae.squared", "mae", "errors squared in MAE",
+            "Squaring the errors computes the MSE. MAE uses the absolute value: (y_pred - y_true).abs().mean().",
+            variant=lambda a, b: ((a - b) ** 2).mean()),
+    *_behaviour("mae"),
+)
+
+REGRESSION_PROBES = (
+    (_t([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]]), _t([[0.0, 2.5, 1.0], [1.0, 1.0, -2.0]])),
+    (_t([[0.5, 3.0], [-2.0, 1.5], [4.0, 0.0]]), _t([[1.0, 1.0], [0.0, -0.5], [1.5, 2.0]])),
+    (_t([2.0, 2.5, 3.5]), _t([1.5, 3.0, 4.0])),
+)
+
+
+# --- bce ----------------------------------------------------------------------------------------
+
+def _bce_terms(p: torch.Tensor, y: torch.Tensor, log=torch.log, floor: float | None = -100.0):
+    """The two log terms of BCE, each clamped at ``floor`` like PyTorch (or not, if None)."""
+    positive, negative = log(p), log(1 - p)
+    if floor is not None:
+        positive, negative = positive.clamp(min=floor), negative.clamp(min=floor)
+    return y * positive, (1 - y) * negative
+
+
+def _bce_variant(p: torch.Tensor, y: torch.Tensor, *, log=torch.log, floor: float | None = -100.0,
+                 sign: float = -1.0, terms: str = "both", reduce: str = "mean") -> torch.Tensor:
+    positive, negative = _bce_terms(p, y, log, floor)
+    total = {"both": positive + negative, "positive": positive, "negative": negative}[terms]
+    return sign * getattr(total, reduce)()
+
+
+def _with_and_without_clamp(**kwargs) -> dict:
+    """A BCE mistake written with the -100 clamp and without it (the two usual spellings)."""
+    return {"variant": partial(_bce_variant, **kwargs),
+            "alternatives": (partial(_bce_variant, floor=None, **kwargs),)}
+
+
+def _eps_clamped(p: torch.Tensor, y: torch.Tensor, *, eps: float, add: bool) -> torch.Tensor:
+    if add:
+        log_p, log_not_p = torch.log(p + eps), torch.log(1 - p + eps)
+    else:
+        log_p, log_not_p = torch.log(p.clamp(eps, 1 - eps)), torch.log(1 - p.clamp(eps, 1 - eps))
+    return -(y * log_p + (1 - y) * log_not_p).mean()
+
+
+_EPS_FORMS = tuple(partial(_eps_clamped, eps=eps, add=add)
+                   for eps in (1e-7, 1e-8, 1e-6, 1e-5, 1e-9, 1e-10, 1e-12, 1e-15) for add in (False, True))
+
+BCE = (
+    Mistake("bce.missing_minus", "bce", "missing minus sign",
+            "log p is negative for p < 1, so without the leading minus the loss comes out negative. "
+            "Put a minus in front: -(y * log p + (1 - y) * log(1 - p)).mean().",
+            **_with_and_without_clamp(sign=1.0)),
+    Mistake("bce.only_positive_term", "bce", "only the y·log(p) term",
+            "The (1 - y)·log(1 - p) term is missing, so examples with target 0 cost nothing. "
+            "Add both terms: -(y * log p + (1 - y) * log(1 - p)).mean().",
+            **_with_and_without_clamp(terms="positive")),
+    Mistake("bce.only_negative_term", "bce", "only the (1 - y)·log(1 - p) term",
+            "The y·log(p) term is missing, so examples with target 1 cost nothing. "
+            "Add both terms: -(y * log p + (1 - y) * log(1 - p)).mean().",
+            **_with_and_without_clamp(terms="negative")),
+    Mistake("bce.wrong_log_base", "bce", "wrong logarithm base (log10 or log2)",
+            "Cross-entropy uses the natural logarithm. Use torch.log, not torch.log10 or torch.log2.",
+            variant=partial(_bce_variant, log=torch.log10),
+            alternatives=(partial(_bce_variant, log=torch.log10, floor=None), partial(_bce_variant, log=torch.log2),
+                          partial(_bce_variant, log=torch.log2, floor=None))),
+    Mistake("bce.swapped_arguments", "bce", "p and y swapped",
+            "The formula takes the log of the targets instead of the probabilities. The signature is bce(p, y): "
+            "the logs apply to p, i.e. -(y * log p + (1 - y) * log(1 - p)).mean().",
+            variant=lambda p, y: _bce_variant(y, p), alternatives=(lambda p, y: _bce_variant(y, p, floor=None),)),
+    Mistake("bce.no_clamp", "bce", "log terms not clamped at -100",
+            "log(0) is -inf, so p = 0 or p = 1 gives inf or nan. Like PyTorch, clamp each log term: "
+            "torch.log(p).clamp(min=-100) and torch.log(1 - p).clamp(min=-100).",
+            variant=partial(_bce_variant, floor=None)),
+    Mistake("bce.eps_clamped_probabilities", "bce", "probabilities clamped with eps instead of clamping the logs",
+            "p.clamp(eps, 1 - eps) or log(p + eps) keeps the loss finite but differs from PyTorch at p = 0 or 1 "
+            "(e.g. 16.1 instead of 100). Clamp the log terms instead: torch.log(p).clamp(min=-100).",
+            variant=_EPS_FORMS[0], alternatives=_EPS_FORMS[1:]),
+    Mistake("bce.sum_instead_of_mean", "bce", "sum instead of mean",
+            "The per-element losses are added up instead of averaged. Use .mean() instead of .sum().",
+            **_with_and_without_clamp(reduce="sum")),
+    *_behaviour("bce"),
+)
+
+BCE_PROBES = (
+    (_t([0.9, 0.2, 0.6, 0.35]), _t([1.0, 0.0, 1.0, 0.0])),
+    (_t([0.0, 1.0, 0.0, 1.0, 0.3, 0.8]), _t([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])),
+    (_t([0.25, 0.7, 0.9]), _t([0.6, 0.1, 0.5])),
+    # float64: 1 - 1e-15 is 1.0 in float32, so only here does a tiny eps differ from no clamp at all
+    (_t([0.0, 1.0, 0.4]).double(), _t([1.0, 0.0, 0.5]).double()),
+)
+
+
+# --- the sweeps ---------------------------------------------------------------------------------
+
+def _surface(x: torch.Tensor, y: torch.Tensor, ws: torch.Tensor, *, combine=torch.mul, dim=1, reduce="mean"):
+    squared = (combine(ws[:, None], x[None, :]) - y[None, :]) ** 2
+    return getattr(squared, reduce)() if dim is None else getattr(squared, reduce)(dim)
+
+
+MSE_SURFACE = (
+    Mistake("mse_surface.wrong_axis", "mse_surface", "mean over the wrong axis",
+            "The squared errors are averaged over the weights (or over everything) instead of over the data "
+            "points, so the result does not have one value per w. For each w average over x: the result has "
+            "len(ws) values.",
+            variant=partial(_surface, dim=0), alternatives=(partial(_surface, dim=None),)),
+    Mistake("mse_surface.missing_mean", "mse_surface", "sums instead of means",
+            "Each w gets the sum of its squared errors, not their mean. Divide by the number of data points, "
+            "e.g. with .mean(dim=1), or call your mse.",
+            variant=partial(_surface, reduce="sum")),
+    Mistake("mse_surface.w_plus_x", "mse_surface", "model w + x instead of w·x",
+            "The prediction of the model is ŷ = w·x (a product), not w + x.",
+            variant=partial(_surface, combine=torch.add)),
+    Mistake("mse_surface.returns_list", "mse_surface", "returns a list instead of a tensor",
+            "Collecting the losses in a Python list is fine, but return torch.stack(losses) (a 1-D tensor), "
+            "not the list.",
+            detect=returned_type("builtins.list")),
+    _returned_numpy("mse_surface"),
+)
+
+SURFACE_PROBES = (
+    (_t([0.0, 1.0, 2.0, 3.0]), _t([1.0, 2.0, 2.0, 4.0]), _t([0.0, 1.0, 2.0])),
+    (_t([0.5, -1.0, 2.0]), _t([1.0, 0.0, -2.0]), _t([-1.0, 0.5, 1.5, 3.0, 4.0])),
+)
+
+
+def _curve(p: torch.Tensor, *, floor: float | None = -100.0, sign: float = -1.0, swap: bool = False):
+    if_zero, if_one = torch.log(1 - p), torch.log(p)
+    if floor is not None:
+        if_zero, if_one = if_zero.clamp(min=floor), if_one.clamp(min=floor)
+    curves = (sign * if_zero, sign * if_one)
+    return curves[::-1] if swap else curves
+
+
+BCE_CURVE = (
+    Mistake("bce_curve.swapped", "bce_curve", "the two curves swapped",
+            "The first curve must be the loss when the target is 0, i.e. -log(1 - p), and the second the loss "
+            "when the target is 1, i.e. -log(p). Return them in that order.",
+            variant=partial(_curve, swap=True), alternatives=(partial(_curve, swap=True, floor=None),)),
+    Mistake("bce_curve.missing_minus", "bce_curve", "missing minus sign",
+            "log p is negative, so without the minus both curves come out below zero. Return -log(1 - p) "
+            "and -log(p).",
+            variant=partial(_curve, sign=1.0), alternatives=(partial(_curve, sign=1.0, floor=None),)),
+    Mistake("bce_curve.no_clamp", "bce_curve", "log terms not clamped at -100",
+            "At p = 0 or p = 1 one curve is -log(0) = inf. Clamp each log at -100 like PyTorch: "
+            "-torch.log(p).clamp(min=-100).",
+            variant=partial(_curve, floor=None)),
+)
+
+CURVE_PROBES = ((_t([0.1, 0.5, 0.8]),), (_t([0.0, 1.0, 0.3]),))
+
+
+def _sweep(y_true: torch.Tensor, values: torch.Tensor, *, index: int = -1, add: bool = False, swap: bool = False):
+    predictions = y_true.repeat(values.numel(), 1)
+    predictions[:, index] = values + (y_true[index] if add else 0)
+    errors = predictions - y_true
+    losses = ((errors ** 2).mean(dim=1), errors.abs().mean(dim=1))
+    return losses[::-1] if swap else losses
+
+
+OUTLIER_SWEEP = (
+    Mistake("outlier_sweep.first_element", "outlier_sweep", "changes the first element instead of the last",
+            "The outlier is the LAST element: the prediction equals y_true except that prediction[-1] = v.",
+            variant=partial(_sweep, index=0)),
+    Mistake("outlier_sweep.adds_value", "outlier_sweep", "adds v to the last element instead of replacing it",
+            "v is the predicted value itself, not an error to add: set prediction[-1] = v (not y_true[-1] + v).",
+            variant=partial(_sweep, add=True)),
+    Mistake("outlier_sweep.swapped", "outlier_sweep", "returns (mae, mse) instead of (mse, mae)",
+            "The MSE values come first and the MAE values second: return (mse_values, mae_values).",
+            variant=partial(_sweep, swap=True)),
+)
+
+SWEEP_PROBES = (
+    (_t([1.0, 1.0, 1.0, 10.0]), _t([0.0, 10.0, 20.0])),
+    (_t([2.0, -1.0, 0.5, 4.0, 3.0]), _t([-2.0, 0.0, 7.0])),
+)
+
+
+CATALOGUE: tuple[Mistake, ...] = (*MSE, *MAE, *BCE, *MSE_SURFACE, *BCE_CURVE, *OUTLIER_SWEEP)
+
+DIAGNOSERS: dict[str, Diagnoser] = {
+    "mse": Diagnoser(MSE, REGRESSION_PROBES),
+    "mae": Diagnoser(MAE, REGRESSION_PROBES),
+    "bce": Diagnoser(BCE, BCE_PROBES),
+    "mse_surface": Diagnoser(MSE_SURFACE, SURFACE_PROBES),
+    "bce_curve": Diagnoser(BCE_CURVE, CURVE_PROBES),
+    "outlier_sweep": Diagnoser(OUTLIER_SWEEP, SWEEP_PROBES),
+}
