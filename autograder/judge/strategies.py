@@ -24,7 +24,7 @@ def dtypes(choices: Sequence[torch.dtype] = DTYPES) -> st.SearchStrategy[torch.d
     return st.sampled_from(tuple(choices))
 
 
-def shapes(*, min_dims: int = 0, max_dims: int = 4, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+def shapes(*, min_dims: int = 0, max_dims: int = 4, max_side: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
     """Scalars (0-d) up to ``max_dims``-d arrays; never empty, since the mean of nothing is NaN."""
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side)
 

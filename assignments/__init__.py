@@ -1,0 +1,1 @@
+"""Hidden grading material, one package per assignment; students never see this folder."""

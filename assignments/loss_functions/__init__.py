@@ -1,0 +1,1 @@
+"""The loss-functions assignment: references, hidden properties and the parts registry."""

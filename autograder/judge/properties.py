@@ -1,0 +1,94 @@
+"""A ``Property`` is one rule a student function must obey; ``run_property`` searches for a break.
+
+Hypothesis draws the inputs, calls the student's function through its ``Subject`` and, on a
+failure, shrinks it; its final replay is the minimal example, which becomes the student's
+counterexample. Hypothesis must stay silent: under plain nbgrader any stderr output zeroes the
+test cell, so its reporter and warnings are muted here and everything goes into the result.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
+
+from autograder.judge.checks import Mismatch, show
+from autograder.judge.results import CheckResult, Counterexample
+from autograder.judge.subject import Subject
+from autograder.sandbox.base import Reply
+
+Diagnose = Callable[[Subject, tuple, "Reply | None"], "str | None"]
+_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)  # no explain: it re-runs a lot
+
+
+@dataclass(frozen=True)
+class Property:
+    """``check(subject, args)`` raises ``Mismatch`` when ``function`` breaks the rule called ``name``."""
+
+    name: str  # in a student's words
+    function: str  # the student function it calls
+    strategy: st.SearchStrategy[tuple]
+    arg_names: tuple[str, ...]
+    check: Callable[[Subject, tuple], None]
+    weight: float = 1.0
+
+
+def search_settings(max_examples: int) -> settings:
+    return settings(
+        derandomize=True, database=None, deadline=None, max_examples=max_examples,
+        suppress_health_check=list(HealthCheck), print_blob=False, phases=_PHASES,
+        report_multiple_bugs=False, verbosity=Verbosity.quiet,
+    )
+
+
+def _mismatch_in(error: BaseException) -> Mismatch | None:
+    """The Mismatch Hypothesis re-raised, even when wrapped (e.g. a flaky student function)."""
+    if isinstance(error, Mismatch):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        found = [_mismatch_in(inner) for inner in error.exceptions]
+        return next((m for m in reversed(found) if m is not None), None)
+    return None
+
+
+def run_property(prop: Property, subject: Subject, *, max_examples: int,
+                 diagnose: Diagnose | None = None) -> CheckResult:
+    """Search for inputs that break ``prop``; errors other than a Mismatch are grader bugs and propagate."""
+
+    @search_settings(max_examples)
+    @given(prop.strategy)
+    def search(args: tuple) -> None:
+        try:
+            prop.check(subject, args)
+        except Mismatch as mismatch:
+            mismatch.inputs = args
+            raise
+
+    with warnings.catch_warnings(), with_reporter(_silent):
+        warnings.simplefilter("ignore")
+        try:
+            search()
+        except BaseException as error:  # Hypothesis re-raises the minimal failure (or a group of them)
+            mismatch = _mismatch_in(error)
+            if mismatch is None:
+                raise
+            return _failed(prop, subject, mismatch, diagnose)
+    return CheckResult(name=prop.name, passed=True, weight=prop.weight)
+
+
+def _failed(prop: Property, subject: Subject, mismatch: Mismatch, diagnose: Diagnose | None) -> CheckResult:
+    counterexample = Counterexample(
+        inputs=tuple((name, show(value)) for name, value in zip(prop.arg_names, mismatch.inputs)),
+        expected=mismatch.expected,
+        got=mismatch.got,
+    )
+    diagnosis = diagnose(subject, mismatch.inputs, mismatch.reply) if diagnose else None
+    return CheckResult(name=prop.name, passed=False, weight=prop.weight, message=mismatch.message,
+                       counterexample=counterexample, diagnosis=diagnosis)
+
+
+def _silent(_: Any) -> None:
+    return None
