@@ -1,0 +1,60 @@
+"""Hidden test cells under PLAIN nbgrader: grade one part inside the student's own kernel.
+
+This is the baseline nbgrader offers (student code and checks share a process, see
+docs on its known holes); our grader never runs these cells and calls the same ``PARTS``
+through a sandbox instead. Here nothing may reach stderr, since nbgrader zeroes a test cell
+with any stderr output: warnings are muted and stray writes go to stdout.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from unittest import mock
+
+from autograder.judge.results import PartResult
+from autograder.judge.subject import SandboxFunctions
+from autograder.sandbox.inprocess import InProcessSandbox
+
+_SANDBOXES: dict[int, InProcessSandbox] = {}  # one per kernel namespace: its server patches torch only once
+
+
+def _sandbox(namespace: dict) -> InProcessSandbox:
+    if id(namespace) not in _SANDBOXES:
+        # The server selects the Agg backend, which would close the student's figures: keep the kernel's.
+        with mock.patch("matplotlib.use"):
+            _SANDBOXES[id(namespace)] = InProcessSandbox(namespace=namespace)
+    return _SANDBOXES[id(namespace)]
+
+
+def grade_part(grade_id: str, namespace: dict, *, max_examples: int | None = None) -> float:
+    """Print the part's feedback and return its points: the cell's last value is nbgrader's partial credit."""
+    from assignments.loss_functions.parts import MAX_EXAMPLES, PARTS, POINTS
+
+    examples = max_examples or int(os.environ.get("AUTOGRADER_MAX_EXAMPLES", MAX_EXAMPLES))
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
+        warnings.simplefilter("ignore")
+        functions = SandboxFunctions(_sandbox(namespace))
+        result = PARTS[grade_id].grade(grade_id, functions, float(POINTS[grade_id]), examples)
+    print(feedback_text(result))
+    return result.score
+
+
+def feedback_text(result: PartResult) -> str:
+    """Plain text a student reads under the cell: every check, and for failures the shrunk input."""
+    lines = [f"{result.title}: {result.score:g} / {result.max_score:g} points"]
+    if result.error:
+        lines.append(f"  could not grade: {result.error}")
+    for check in result.checks:
+        lines.append(f"  [{'pass' if check.passed else 'FAIL'}] {check.name}")
+        if check.passed:
+            continue
+        lines.append(f"         why: {check.message}")
+        if check.counterexample:
+            example = check.counterexample
+            lines += [f"         with {name} = {value}" for name, value in example.inputs]
+            lines += [f"         expected: {example.expected}", f"         got:      {example.got}"]
+        if check.diagnosis:
+            lines.append(f"         likely mistake: {check.diagnosis}")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""A ``Part`` grades one grade cell of the notebook and returns its ``PartResult``.
+
+``FunctionPart`` runs hidden properties (partial credit by weight), ``ExamplePart`` re-checks
+the public lesson numbers itself (all or nothing, like the visible asserts), ``PlotPart`` reads
+a named figure's data and labels. The grade id is passed in, since one part could serve several
+cells and a result is frozen once made.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from autograder.judge.properties import Diagnose, Property, run_property
+from autograder.judge.results import CheckResult, PartResult
+from autograder.judge.subject import FunctionSource
+from autograder.sandbox.base import Axes, Line
+
+
+class Part(Protocol):
+    title: str
+
+    @property
+    def functions(self) -> tuple[str, ...]: ...
+
+    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult: ...
+
+
+def weighted_score(checks: tuple[CheckResult, ...], max_score: float) -> float:
+    total = sum(c.weight for c in checks)
+    passed = sum(c.weight for c in checks if c.passed)
+    return round(max_score * passed / total, 6) if total else 0.0
+
+
+@dataclass(frozen=True)
+class FunctionPart:
+    """Hidden properties of student functions; each passed property earns its weight's share."""
+
+    title: str
+    checks: tuple[Property, ...]
+    diagnose: Diagnose | None = None
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.function for p in self.checks))
+
+    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult:
+        results = tuple(run_property(p, functions.subject(p.function), max_examples=max_examples,
+                                     diagnose=self.diagnose) for p in self.checks)
+        faults = (functions.subject(name).fault for name in self.functions)
+        return PartResult(grade_id=grade_id, title=self.title, functions=self.functions, max_score=max_score,
+                          score=self.score(results, max_score), checks=results,
+                          error=next((f for f in faults if f), None))
+
+    def score(self, results: tuple[CheckResult, ...], max_score: float) -> float:
+        return weighted_score(results, max_score)
+
+
+@dataclass(frozen=True)
+class ExamplePart(FunctionPart):
+    """The lesson's worked numbers: every one must hold, as in the public assert cell."""
+
+    def score(self, results: tuple[CheckResult, ...], max_score: float) -> float:
+        return max_score if results and all(r.passed for r in results) else 0.0
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One curve the plot must show: the sweep's inputs and the reference losses."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+
+    def drawn_by(self, line: Line) -> bool:
+        if line.x.shape != self.x.shape or line.y.shape != self.y.shape:
+            return False
+        y_scale = float(np.abs(self.y).max()) if self.y.size else 0.0
+        return bool(np.allclose(line.x, self.x, rtol=1e-4, atol=1e-6)
+                    and np.allclose(line.y, self.y, rtol=1e-3, atol=1e-3 * y_scale))
+
+
+@dataclass(frozen=True)
+class PlotPart:
+    """A named matplotlib figure, graded by its data and labels, never by its pixels."""
+
+    title: str
+    figure: str
+    curves: tuple[Curve, ...]
+    curve_weight: float = 2.0
+    label_weight: float = 0.5
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.figure,)
+
+    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult:
+        figure, error = functions.figure(self.figure)
+        axes = figure.axes if figure is not None else ()
+        if not axes:
+            reason = error or f"`{self.figure}` has no axes: draw into it with `ax = {self.figure}.add_subplot()`"
+            return PartResult(grade_id=grade_id, title=self.title, functions=self.functions, max_score=max_score,
+                              score=0.0, error=reason)
+        found = [self._find(curve, axes) for curve in self.curves]
+        main = next((ax for ax in found if ax is not None), next((ax for ax in axes if ax.lines), axes[0]))
+        checks = tuple(self._curve_check(curve, ax, main) for curve, ax in zip(self.curves, found))
+        checks += self._label_checks(main)
+        return PartResult(grade_id=grade_id, title=self.title, functions=self.functions, max_score=max_score,
+                          score=weighted_score(checks, max_score), checks=checks)
+
+    @staticmethod
+    def _find(curve: Curve, axes: tuple[Axes, ...]) -> Axes | None:
+        return next((ax for ax in axes if any(curve.drawn_by(line) for line in ax.lines)), None)
+
+    def _curve_check(self, curve: Curve, found: Axes | None, main: Axes) -> CheckResult:
+        name = f"`{self.figure}` shows the {curve.label} curve"
+        if found is not None:
+            return CheckResult(name=name, passed=True, weight=self.curve_weight)
+        message = (f"no line in `{self.figure}` has x = the {len(curve.x)} swept inputs and y = the {curve.label} "
+                   "losses: plot the values your function returns against the inputs you swept")
+        return CheckResult(name=name, passed=False, weight=self.curve_weight, message=message,
+                           image_png=comparison_png(curve, main.lines) if main.lines else None)
+
+    def _label_checks(self, ax: Axes) -> tuple[CheckResult, ...]:
+        wanted = [("the x axis is labelled", ax.xlabel, "ax.set_xlabel(...)"),
+                  ("the y axis is labelled", ax.ylabel, "ax.set_ylabel(...)"),
+                  ("the plot has a title", ax.title, "ax.set_title(...)")]
+        checks = [CheckResult(name=name, passed=bool(text.strip()), weight=self.label_weight,
+                              message="" if text.strip() else f"it is empty: call {fix}")
+                  for name, text, fix in wanted]
+        if len(self.curves) > 1:
+            entries = len(ax.legend or ())
+            ok = entries >= len(self.curves)
+            checks.append(CheckResult(
+                name=f"a legend names the {len(self.curves)} curves", passed=ok, weight=self.label_weight,
+                message="" if ok else f"the legend has {entries} entries: pass label=... to each plot call, then ax.legend()"))
+        return tuple(checks)
+
+
+def comparison_png(curve: Curve, lines: tuple[Line, ...], limit: int = 5) -> bytes:
+    """Expected vs drawn curves on one axes; fixed size and no metadata, so the bytes are reproducible."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), dpi=80)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.plot(curve.x, curve.y, "k--", linewidth=2, label=f"expected: {curve.label}")
+    for line in lines[:limit]:
+        ax.plot(line.x, line.y, label="yours" if line.label.startswith("_") else f"yours: {line.label}"[:40])
+    ax.set_title(f"{curve.label}: expected vs your plot")
+    ax.legend()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
