@@ -71,6 +71,33 @@ class _Recorder:
         return recorded
 
 
+class _Sink:
+    """Swallows what a called function prints: a call's answer is its value, not its output."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+class _Quiet:
+    """Silences prints and warnings for a whole batch of calls: set up once, not per call."""
+
+    _IGNORE_ALL = (("ignore", None, Warning, None, 0),)
+
+    def __enter__(self) -> None:
+        # What warnings.catch_warnings() + simplefilter("ignore") do, without rebuilding the list.
+        self._saved = sys.stdout, sys.stderr, warnings.filters
+        sys.stdout = sys.stderr = _Sink()
+        warnings.filters = list(self._IGNORE_ALL)
+        warnings._filters_mutated()
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr, warnings.filters = self._saved
+        warnings._filters_mutated()
+
+
 class Server:
     """Handles one protocol message at a time; the transport (pipe or in-process) is elsewhere."""
 
@@ -91,7 +118,8 @@ class Server:
         if op == "run_cell":
             return self.run_cell(str(message.get("source", "")))
         if op == "call":
-            return {"replies": [self.call(c) for c in message.get("calls", [])]}
+            with _Quiet():
+                return {"replies": [self.call(c) for c in message.get("calls", [])]}
         if op == "figure":
             return self.figure(str(message.get("name", "")))
         if op == "ping":
@@ -117,6 +145,7 @@ class Server:
         }
 
     def call(self, request: Any) -> dict:
+        """One call of a student function; run it inside ``_Quiet`` (``handle`` does, per batch)."""
         import torch
 
         name = str(request.get("function", ""))
@@ -130,17 +159,14 @@ class Server:
         if grad:
             args = [a.requires_grad_(True) for a in args]
         self._recorder.used.clear()
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                result = function(*args)
-                reply["value"] = _encode_value(result)
-                if grad:
-                    reply["grads"] = _gradients(result, args)
-            except BaseException as exc:
-                reply["value"] = None
-                reply["error"] = _describe_exception(exc)
+        try:
+            result = function(*args)
+            reply["value"] = _encode_value(result)
+            if grad:
+                reply["grads"] = _gradients(result, args)
+        except BaseException as exc:
+            reply["value"] = None
+            reply["error"] = _describe_exception(exc)
         reply["inputs_after"] = [a.detach().numpy() for a in args]
         reply["forbidden"] = sorted(self._recorder.used)
         return reply
