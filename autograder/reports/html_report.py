@@ -1,0 +1,127 @@
+"""One offline HTML page for course staff: how the class did, what went wrong, what needs a TA.
+
+Sections carry stable ids (``#distribution``, ``#parts``, ``#mistakes``, ``#flags``,
+``#ungradable``, ``#manual``) so links and tests can point at them. All student-derived text is
+escaped; the page has no scripts and a Content-Security-Policy that forbids them anyway.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from autograder.judge.results import SubmissionResult
+from autograder.reports import charts, stats
+from autograder.reports.feedback_text import clean, points
+from autograder.reports.html_common import esc, img, page, table
+
+NO_SANDBOX_WARNING = (
+    "WARNING: grading ran WITHOUT the sandbox. Student code ran with the grader's own "
+    "permissions and could have changed its score, other students' files or the gradebook. "
+    "Do not release these grades; regrade with the sandbox enabled.")
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
+
+
+def _none(text: str) -> str:
+    return f'<p class="ok">{esc(text)}</p>'
+
+
+def _header(results: Sequence[SubmissionResult], assignment: str, sandboxed: bool) -> str:
+    unsandboxed = sorted(r.student for r in results if not r.sandboxed)
+    banner = ""
+    if not sandboxed or unsandboxed:
+        who = "" if not unsandboxed else " Affected: " + ", ".join(unsandboxed) + "."
+        banner = f'<div class="banner" role="alert">{esc(NO_SANDBOX_WARNING + who)}</div>'
+    summary = stats.score_summary(results)
+    ungradable = len(results) - len(stats.graded(results))
+    facts = [f"<b>{len(results)}</b> submissions", f"<b>{ungradable}</b> could not be graded"]
+    if summary:
+        mean, median, top = summary
+        facts += [f"mean <b>{points(mean)}</b> / {points(top)}",
+                  f"median <b>{points(median)}</b> / {points(top)}"]
+    return (f"<header><h1>Grading report: {esc(assignment)}</h1>{banner}"
+            f'<p class="meta">{" &middot; ".join(facts)}</p></header>')
+
+
+def _distribution(results: Sequence[SubmissionResult]) -> str:
+    summary = stats.score_summary(results)
+    if summary is None:
+        return _section("distribution", "Score distribution", _none("No graded submissions."))
+    scores = [r.score for r in stats.graded(results)]
+    chart = img(charts.score_histogram(scores, summary[2]), "Histogram of autograded scores")
+    return _section("distribution", "Score distribution", chart)
+
+
+def _parts(results: Sequence[SubmissionResult]) -> str:
+    rows = stats.part_stats(results)
+    if not rows:
+        return _section("parts", "Pass rate per part", _none("No graded parts."))
+    chart = img(charts.pass_rate_bars([r.grade_id for r in rows], [r.pass_rate for r in rows]),
+                "Bar chart of the share of full marks per part")
+    body = table(["Part", "Title", "Full marks", "Pass rate", "Mean score"],
+                 [[f"<code>{esc(r.grade_id)}</code>", esc(r.title),
+                   f"{r.full_marks} / {r.submissions}", f"{100 * r.pass_rate:.0f}%",
+                   f"{points(r.mean_score)} / {points(r.max_score)}"] for r in rows],
+                 numeric=frozenset({2, 3, 4}))
+    return _section("parts", "Pass rate per part", chart + body)
+
+
+def _mistakes(results: Sequence[SubmissionResult]) -> str:
+    found = stats.mistakes(results)
+    if not found:
+        return _section("mistakes", "Most frequent mistakes", _none("No diagnosed mistakes."))
+    rows = [[str(m.count), esc(m.diagnosis), esc(", ".join(m.parts)),
+             esc(", ".join(m.students[:stats.EXAMPLES])
+                 + (" …" if m.count > stats.EXAMPLES else ""))] for m in found]
+    body = table(["Students", "Likely mistake", "Parts", "For example"], rows,
+                 numeric=frozenset({0}))
+    return _section("mistakes", "Most frequent mistakes", body)
+
+
+def _flags(results: Sequence[SubmissionResult]) -> str:
+    rows = sorted((r.student, f.kind, f.detail) for r in results for f in r.flags)
+    if not rows:
+        return _section("flags", "Integrity flags", _none("No integrity flags."))
+    body = ("<p>Each flag asks a person to look; none changed a score.</p>"
+            + table(["Student", "Kind", "Detail"],
+                    [[esc(s), f"<code>{esc(k)}</code>", esc(clean(d))] for s, k, d in rows]))
+    return _section("flags", "Integrity flags", body)
+
+
+def _ungradable(results: Sequence[SubmissionResult]) -> str:
+    whole = sorted((r.student, r.reason or "no reason recorded") for r in results
+                   if r.status != "graded")
+    parts = sorted((r.student, p.grade_id, p.error) for r in results for p in r.parts
+                   if p.error)
+    body = (table(["Student", "Why it could not be graded"],
+                  [[esc(s), esc(clean(why))] for s, why in whole])
+            if whole else _none("Every submission was graded."))
+    if parts:
+        body += ("<h3>Parts that could not be checked</h3>"
+                 + table(["Student", "Part", "Error"],
+                         [[esc(s), f"<code>{esc(g)}</code>", esc(clean(e))]
+                          for s, g, e in parts]))
+    return _section("ungradable", "Could not be graded", body)
+
+
+def _manual(results: Sequence[SubmissionResult], pending: dict[str, list[str]] | None) -> str:
+    pending = stats.manual_pending(results) if pending is None else pending
+    rows = [[esc(s), esc(", ".join(ids))] for s, ids in sorted(pending.items()) if ids]
+    body = (table(["Student", "Still to grade by hand"], rows) if rows
+            else _none("Nobody: all manual grading is done."))
+    return _section("manual", "Manual grading pending", body)
+
+
+def write_report(results: list[SubmissionResult], path: str | Path, *, assignment: str,
+                 sandboxed: bool, manual_pending: dict[str, list[str]] | None = None) -> Path:
+    """Write the staff report; ``manual_pending`` (from the gradebook) overrides the records."""
+    body = "\n".join([
+        _header(results, assignment, sandboxed), _distribution(results), _parts(results),
+        _mistakes(results), _flags(results), _ungradable(results),
+        _manual(results, manual_pending)])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page(f"Grading report: {assignment}", body), encoding="utf-8")
+    return path
