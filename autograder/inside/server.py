@@ -235,11 +235,16 @@ def serve(channel_in: BinaryIO, channel_out: BinaryIO) -> None:
             return
         if isinstance(message, dict) and message.get("op") == "exit":
             return
+        answer = server.handle(message)
+        if isinstance(message, dict) and "id" in message:
+            answer["id"] = message["id"]  # lets the launcher notice a stray or stale answer
         try:
-            answer = server.handle(message)
-            wire.write_message(channel_out, answer)
+            frame = wire.encode(answer)
         except wire.WireError as exc:
-            wire.write_message(channel_out, {"error": f"could not encode the answer: {exc}"})
+            frame = wire.encode({"error": f"could not encode the answer: {exc}", "id": answer.get("id")})
+        view = memoryview(frame)
+        while view:  # a raw pipe may take a large frame in several writes
+            view = view[channel_out.write(view):]
 
 
 def main() -> None:

@@ -190,6 +190,7 @@ class BwrapSandbox(Sandbox):
         self._closed: str | None = None
         self._pidfd: int | None = None
         self.startup_seconds: float | None = None
+        self._ids = itertools.count()
         started = time.monotonic()
         mounts = _Mounts()
         mounts.system()
@@ -281,8 +282,9 @@ class BwrapSandbox(Sandbox):
         if timeout is None:
             timeout = self.limits.cell_seconds if message.get("op") == "run_cell" else self.limits.call_seconds
         deadline = time.monotonic() + timeout
+        request_id = next(self._ids)
         try:
-            self._pipe.send(wire.encode(message), deadline)
+            self._pipe.send(wire.encode({**message, "id": request_id}), deadline)
             body = self._pipe.receive(deadline)
             if self._pipe.has_unread():
                 raise wire.WireError("the sandbox wrote data that was not an answer to any request")
@@ -293,8 +295,8 @@ class BwrapSandbox(Sandbox):
             raise self._fault(SandboxDied(self._death()))
         except wire.WireError as exc:
             raise self._fault(SandboxFault(f"the sandbox broke the protocol: {exc}"))
-        if not isinstance(answer, dict):
-            raise self._fault(SandboxFault("the sandbox broke the protocol: an answer that is not an object"))
+        if not isinstance(answer, dict) or answer.pop("id", None) != request_id:
+            raise self._fault(SandboxFault("the sandbox broke the protocol: an answer to no request it was sent"))
         return answer
 
     def _death(self) -> str:
