@@ -66,7 +66,8 @@ def _reductions(function: str, error: str, elementwise) -> tuple[Mistake, ...]:
         Mistake(f"{function}.mean_over_one_dim", function, "mean over one dimension only",
                 f"The {error}s are averaged along one dimension (e.g. .mean(0) or .mean(dim=1)), which leaves a "
                 "tensor instead of one number for 2-D inputs. Average over all elements with .mean() and no dim.",
-                variant=lambda a, b: errors(a, b).mean(0), alternatives=(lambda a, b: errors(a, b).mean(-1),)),
+                variant=lambda a, b: errors(a, b).mean(0),
+                alternatives=(lambda a, b: errors(a, b).mean(-1), lambda a, b: errors(a, b).mean(1))),
         Mistake(f"{function}.divides_by_len", function, "divides by len() instead of the number of elements",
                 "len(t) is the size of the first dimension only, so the result is wrong for 2-D inputs. "
                 "Use .mean(), or divide by t.numel().",

@@ -1,0 +1,247 @@
+"""Every catalogued mistake is diagnosed BY NAME from a student implementation that makes it.
+
+Each case is student source run in an ``InProcessSandbox``; the function's hidden properties run
+with its ``Diagnoser`` hooked in, exactly as grading does. Correct submissions (written several
+ways) and unlisted wrong ones must get no diagnosis at all.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from assignments.loss_functions import properties, references
+from assignments.loss_functions.mistakes import CATALOGUE, DIAGNOSERS
+from autograder.judge.diagnosis import Diagnoser, Mistake, close
+from autograder.judge.properties import run_property
+from autograder.judge.subject import Subject
+from autograder.sandbox.inprocess import InProcessSandbox
+
+HEADER = "import torch\nimport numpy as np\n"
+PROPERTIES = {"mse": properties.MSE, "mae": properties.MAE, "bce": properties.BCE,
+              "mse_surface": properties.MSE_SURFACE, "bce_curve": properties.BCE_CURVE,
+              "outlier_sweep": properties.OUTLIER_SWEEP}
+MAX_EXAMPLES = 20
+
+CLAMP = ".clamp(min=-100)"
+BCE_LOGS = f"lp, ln = torch.log(p){CLAMP}, torch.log(1 - p){CLAMP}\n    "
+SWEEP = ("def outlier_sweep(y_true, values):\n    mses, maes = [], []\n    for v in values:\n"
+         "        pred = y_true.clone()\n        {change}\n"
+         "        mses.append(((pred - y_true) ** 2).mean()); maes.append((pred - y_true).abs().mean())\n"
+         "    return {result}\n")
+
+
+def loss(function: str, args: str, body: str) -> str:
+    return f"def {function}({args}):\n    {body}\n"
+
+
+def mse(body: str) -> str:
+    return loss("mse", "y_pred, y_true", body)
+
+
+def mae(body: str) -> str:
+    return loss("mae", "y_pred, y_true", body)
+
+
+def bce(body: str) -> str:
+    return loss("bce", "p, y", body)
+
+
+def surface(body: str) -> str:
+    return loss("mse_surface", "x, y, ws", body)
+
+
+def curve(body: str) -> str:
+    return loss("bce_curve", "p", body)
+
+
+def sweep(change: str = "pred[-1] = v", result: str = "torch.stack(mses), torch.stack(maes)") -> str:
+    return SWEEP.format(change=change, result=result)
+
+
+MISTAKEN = {  # case id ("<key>" or "<key>/<another spelling>") -> student source
+    "mse.sum_instead_of_mean": mse("return ((y_pred - y_true) ** 2).sum()"),
+    "mse.mean_over_one_dim": mse("return ((y_pred - y_true) ** 2).mean(dim=0)"),
+    "mse.mean_over_one_dim/dim1": mse("return torch.mean((y_pred - y_true) ** 2, dim=1)"),
+    "mse.divides_by_len": mse("return ((y_pred - y_true) ** 2).sum() / len(y_pred)"),
+    "mse.rmse": mse("return torch.sqrt(torch.mean((y_pred - y_true) ** 2))"),
+    "mse.missing_square": mse("return (y_pred - y_true).mean()"),
+    "mse.missing_square/reversed": mse("return torch.mean(y_true - y_pred)"),
+    "mse.squared_mean_error": mse("return (y_pred - y_true).mean() ** 2"),
+    "mse.returned_numpy": mse("return np.mean((y_pred.detach().numpy() - y_true.detach().numpy()) ** 2)"),
+    "mse.returned_float": mse("return ((y_pred - y_true) ** 2).mean().item()"),
+    "mse.autograd_broken": mse("return torch.tensor(((y_pred - y_true) ** 2).mean().item(), dtype=y_pred.dtype)"),
+    "mse.inputs_modified": mse("y_pred -= y_true\n    return (y_pred ** 2).mean()"),
+    "mae.sum_instead_of_mean": mae("return torch.abs(y_pred - y_true).sum()"),
+    "mae.mean_over_one_dim": mae("return (y_pred - y_true).abs().mean(-1)"),
+    "mae.divides_by_len": mae("return (y_pred - y_true).abs().sum() / len(y_true)"),
+    "mae.missing_abs": mae("return (y_pred - y_true).mean()"),
+    "mae.abs_of_mean": mae("return torch.abs(torch.mean(y_pred - y_true))"),
+    "mae.squared": mae("return ((y_pred - y_true) ** 2).mean()"),
+    "mae.returned_numpy": mae("return (y_pred - y_true).abs().mean().detach().numpy()"),
+    "mae.returned_float": mae("return float((y_pred - y_true).abs().mean())"),
+    "mae.autograd_broken": mae("d = y_pred.detach().numpy() - y_true.detach().numpy()\n"
+                               "    return torch.tensor(np.abs(d), dtype=y_pred.dtype).mean()"),
+    "mae.inputs_modified": mae("y_pred.sub_(y_true).abs_()\n    return y_pred.mean()"),
+    "bce.missing_minus": bce(BCE_LOGS + "return (y * lp + (1 - y) * ln).mean()"),
+    "bce.only_positive_term": bce(BCE_LOGS + "return -(y * lp).mean()"),
+    "bce.only_negative_term": bce(BCE_LOGS + "return -((1 - y) * ln).mean()"),
+    "bce.wrong_log_base": bce(f"return -(y * torch.log10(p){CLAMP} + (1 - y) * torch.log10(1 - p){CLAMP}).mean()"),
+    "bce.wrong_log_base/log2": bce("return -(y * torch.log2(p) + (1 - y) * torch.log2(1 - p)).mean()"),
+    "bce.swapped_arguments": bce(f"return -(p * torch.log(y){CLAMP} + (1 - p) * torch.log(1 - y){CLAMP}).mean()"),
+    "bce.no_clamp": bce("return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()"),
+    "bce.eps_clamped_probabilities": bce("p = p.clamp(1e-7, 1 - 1e-7)\n"
+                                         "    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()"),
+    "bce.eps_clamped_probabilities/added": bce("eps = 1e-8\n"
+                                               "    return -(y * torch.log(p + eps) + (1 - y) * torch.log(1 - p + eps)).mean()"),
+    "bce.sum_instead_of_mean": bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).sum()"),
+    "bce.returned_numpy": bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean().detach().numpy()"),
+    "bce.returned_float": bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean().item()"),
+    "bce.autograd_broken": bce(BCE_LOGS + "return torch.tensor(-(y * lp + (1 - y) * ln).mean().tolist(), dtype=p.dtype)"),
+    "bce.inputs_modified": bce("p.clamp_(1e-12, 1 - 1e-12)\n"
+                               f"    return -(y * torch.log(p){CLAMP} + (1 - y) * torch.log(1 - p){CLAMP}).mean()"),
+    "mse_surface.wrong_axis": surface("return ((ws[:, None] * x - y) ** 2).mean(0)"),
+    "mse_surface.wrong_axis/everything": surface("return ((ws[:, None] * x - y) ** 2).mean()"),
+    "mse_surface.missing_mean": surface("return torch.stack([((w * x - y) ** 2).sum() for w in ws])"),
+    "mse_surface.w_plus_x": surface("return torch.stack([((w + x - y) ** 2).mean() for w in ws])"),
+    "mse_surface.returns_list": surface("return [((w * x - y) ** 2).mean() for w in ws]"),
+    "mse_surface.returned_numpy": surface("return np.array([((w * x - y) ** 2).mean().item() for w in ws])"),
+    "bce_curve.swapped": curve(f"return -torch.log(p){CLAMP}, -torch.log(1 - p){CLAMP}"),
+    "bce_curve.missing_minus": curve(f"return torch.log(1 - p){CLAMP}, torch.log(p){CLAMP}"),
+    "bce_curve.no_clamp": curve("return -torch.log(1 - p), -torch.log(p)"),
+    "outlier_sweep.first_element": sweep(change="pred[0] = v"),
+    "outlier_sweep.adds_value": sweep(change="pred[-1] += v"),
+    "outlier_sweep.swapped": sweep(result="torch.stack(maes), torch.stack(mses)"),
+}
+
+CORRECT = {  # function -> several correct ways to write it
+    "mse": [mse("return ((y_pred - y_true) ** 2).mean()"),
+            mse("d = y_true - y_pred\n    return (d * d).sum() / d.numel()"),
+            mse("return torch.mean(torch.square(y_pred - y_true))")],
+    "mae": [mae("return (y_pred - y_true).abs().mean()"),
+            mae("return torch.mean(torch.abs(y_true - y_pred))")],
+    "bce": [bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean()"),
+            bce("terms = y * torch.clamp(torch.log(p), min=-100) + (1 - y) * torch.clamp(torch.log1p(-p), min=-100)\n"
+                "    return -terms.mean()")],
+    "mse_surface": [surface("return torch.stack([((w * x - y) ** 2).mean() for w in ws])"),
+                    surface("return ((ws.unsqueeze(1) * x.unsqueeze(0) - y) ** 2).mean(dim=1)")],
+    "bce_curve": [curve(f"return -torch.log(1 - p){CLAMP}, -torch.log(p){CLAMP}"),
+                  curve("return -torch.clamp(torch.log1p(-p), min=-100), -torch.clamp(torch.log(p), min=-100)")],
+    "outlier_sweep": [sweep(),
+                      "def outlier_sweep(y_true, values):\n    pred = y_true.repeat(len(values), 1)\n"
+                      "    pred[:, -1] = values\n    d = pred - y_true\n    return (d ** 2).mean(1), d.abs().mean(1)\n"],
+}
+
+UNLISTED = {  # function -> a wrong implementation no catalogue entry describes
+    "mse": mse("return y_pred.mean() * 0 + 7"),
+    "mae": mae("return (y_pred - y_true).abs().max()"),
+    "bce": bce("return p.mean() * 0 + 7"),
+    "mse_surface": surface("return ws * 0 + 7"),
+    "bce_curve": curve("return p * 0 + 7, p * 0 + 7"),
+    "outlier_sweep": sweep(result="torch.stack(mses) * 0 + 7, torch.stack(maes)"),
+}
+
+BY_KEY = {m.key: m for m in CATALOGUE}
+
+
+def grade(function: str, source: str):
+    """Run the function's hidden properties on ``source`` with its Diagnoser, as grading does."""
+    with InProcessSandbox() as sandbox:
+        run = sandbox.run_cell(HEADER + source)
+        assert run.status == "ok", run.error
+        subject = Subject(function, sandbox)
+        return [run_property(p, subject, max_examples=MAX_EXAMPLES, diagnose=DIAGNOSERS[function])
+                for p in PROPERTIES[function]]
+
+
+@pytest.mark.parametrize("case", sorted(MISTAKEN))
+def test_mistake_is_diagnosed_by_name(case: str) -> None:
+    mistake = BY_KEY[case.split("/")[0]]
+    results = grade(mistake.function, MISTAKEN[case])
+    failed = [r for r in results if not r.passed]
+    assert failed, f"no property caught {case}"
+    diagnoses = {r.diagnosis for r in failed}
+    assert mistake.text in diagnoses, f"{case}: got {diagnoses}"
+    assert diagnoses <= {mistake.text, None}, f"{case}: another mistake was also named: {diagnoses}"
+
+
+@pytest.mark.parametrize("function, source", [(f, s) for f, sources in CORRECT.items() for s in sources])
+def test_correct_submission_gets_no_diagnosis(function: str, source: str) -> None:
+    results = grade(function, source)
+    assert [r.name for r in results if not r.passed] == []
+    diagnoser = DIAGNOSERS[function]
+    with InProcessSandbox() as sandbox:
+        sandbox.run_cell(HEADER + source)
+        subject = Subject(function, sandbox)
+        for args in diagnoser.probes:
+            assert diagnoser(subject, args, subject(*args)) is None
+
+
+@pytest.mark.parametrize("function", sorted(UNLISTED))
+def test_unlisted_mistake_gets_no_diagnosis(function: str) -> None:
+    failed = [r for r in grade(function, UNLISTED[function]) if not r.passed]
+    assert failed
+    assert {r.diagnosis for r in failed} == {None}
+
+
+# --- the catalogue itself ------------------------------------------------------------------------
+
+def test_every_catalogue_entry_has_a_case() -> None:
+    assert {case.split("/")[0] for case in MISTAKEN} == set(BY_KEY)
+
+
+def test_keys_are_unique_and_entries_complete() -> None:
+    assert len(BY_KEY) == len(CATALOGUE)
+    for mistake in CATALOGUE:
+        assert mistake.key.startswith(f"{mistake.function}."), mistake.key
+        assert mistake.title.strip() and mistake.explanation.strip(), mistake.key
+        assert (mistake.variant is None) != (mistake.detect is None), mistake.key
+        assert mistake in DIAGNOSERS[mistake.function].mistakes
+
+
+def _outputs(form, probes):
+    outputs = []
+    for args in probes:
+        try:
+            outputs.append(form(*args))
+        except Exception as error:
+            outputs.append(error)
+    return outputs
+
+
+def _same(a, b) -> bool:
+    return all(isinstance(x, Exception) and isinstance(y, Exception)
+               or not isinstance(x, Exception) and not isinstance(y, Exception) and close(x, y, 1e-4, 1e-5)
+               for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("function", sorted(DIAGNOSERS))
+def test_probes_tell_every_variant_apart(function: str) -> None:
+    """On the probes alone, no variant equals the reference or a variant of another mistake."""
+    diagnoser = DIAGNOSERS[function]
+    reference = _outputs(getattr(references, function), diagnoser.probes)
+    forms = [(m.key, _outputs(f, diagnoser.probes)) for m in diagnoser.mistakes for f in m.forms]
+    for key, outputs in forms:
+        assert not _same(outputs, reference), f"{key} equals the reference on every probe"
+        clashes = [other for other, theirs in forms if other != key and _same(outputs, theirs)]
+        assert not clashes, f"{key} is indistinguishable from {clashes}"
+
+
+# --- the engine's own rules ----------------------------------------------------------------------
+
+def test_a_mistake_needs_exactly_one_way_to_be_recognised() -> None:
+    with pytest.raises(ValueError):
+        Mistake("f.x", "f", "t", "e")
+    with pytest.raises(ValueError):
+        Mistake("f.x", "f", "t", "e", variant=lambda a: a, detect=lambda r, a: True)
+    with pytest.raises(ValueError):
+        Diagnoser([BY_KEY["mse.rmse"], BY_KEY["mae.squared"]])
+
+
+def test_close_compares_structure_shape_and_nan() -> None:
+    nan = torch.tensor(float("nan"))
+    assert close(nan, nan, 1e-4, 1e-5)
+    assert not close(torch.zeros(2), torch.zeros(1, 2), 1e-4, 1e-5)
+    assert not close(torch.zeros(2), (torch.zeros(2),), 1e-4, 1e-5)
+    assert close((torch.ones(2), 1.0), (torch.ones(2), torch.tensor(1.0)), 1e-4, 1e-5)
+    assert close(torch.tensor(1e-12), torch.tensor(1e-12 * (1 + 1e-6)), 1e-4, 1e-5)
+    assert not close(torch.tensor(2e-12), torch.tensor(1e-12), 1e-4, 1e-5)
