@@ -36,7 +36,8 @@ def grade_part(grade_id: str, namespace: dict, *, max_examples: int | None = Non
     with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         functions = SandboxFunctions(_sandbox(namespace))
-        result = PARTS[grade_id].grade(grade_id, functions, float(POINTS[grade_id]), examples)
+        result = PARTS[grade_id].grade(functions, max_score=float(POINTS[grade_id]), max_examples=examples,
+                                       grade_id=grade_id)
     print(feedback_text(result))
     return result.score
 

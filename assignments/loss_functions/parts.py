@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from assignments.loss_functions import properties as hidden
 from assignments.loss_functions import references as ref
+from assignments.loss_functions.mistakes import DIAGNOSERS
 from autograder.judge.checks import show
 from autograder.judge.parts import Curve, ExamplePart, FunctionPart, Part, PlotPart
 from autograder.judge.properties import Property
@@ -49,7 +50,8 @@ def _loss_examples(function: str, reference: Callable, rule: str, arg_names: tup
                    cases: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> ExamplePart:
     check = _all(hidden.value_check(reference, rule), hidden.scalar_check)
     return ExamplePart(f"{function}: the lesson's examples",
-                       tuple(_example(function, arg_names, args, check, reference(*args)) for args in cases))
+                       tuple(_example(function, arg_names, args, check, reference(*args)) for args in cases),
+                       DIAGNOSERS[function])
 
 
 def _sweep_examples(function: str, reference: Callable, labels: tuple[str, ...], arg_names: tuple[str, ...],
@@ -58,7 +60,12 @@ def _sweep_examples(function: str, reference: Callable, labels: tuple[str, ...],
     check = _all(hidden.sweep_shape_check(reference, labels, ""),
                  hidden.sweep_value_check(reference, labels, indices, "the lesson's numbers"))
     return ExamplePart(f"{function}: the lesson's examples",
-                       tuple(_example(function, arg_names, args, check, reference(*args)) for args in cases))
+                       tuple(_example(function, arg_names, args, check, reference(*args)) for args in cases),
+                       DIAGNOSERS[function])
+
+
+def _hidden(function: str, properties: list[Property]) -> FunctionPart:
+    return FunctionPart(f"{function}: hidden properties", tuple(properties), DIAGNOSERS[function])
 
 
 _LESSON_PAIRS = ((_t(2.0, 2.5, 3.5), _t(1.5, 3.0, 4.0)), (_t(2.5, 2.8, 4.6), _t(2.0, 3.5, 5.0)))
@@ -77,21 +84,21 @@ _OUTLIER_LOSSES = ref.outlier_sweep(_OUTLIER_Y, _OUTLIER_VALUES)
 
 PARTS: dict[str, Part] = {
     "mse_public": _loss_examples("mse", ref.mse, "the lesson's value", ("y_pred", "y_true"), _LESSON_PAIRS),
-    "mse_hidden": FunctionPart("mse: hidden properties", tuple(hidden.MSE)),
+    "mse_hidden": _hidden("mse", hidden.MSE),
     "mae_public": _loss_examples("mae", ref.mae, "the lesson's value", ("y_pred", "y_true"), _LESSON_PAIRS),
-    "mae_hidden": FunctionPart("mae: hidden properties", tuple(hidden.MAE)),
+    "mae_hidden": _hidden("mae", hidden.MAE),
     "bce_public": _loss_examples("bce", ref.bce, "F.binary_cross_entropy's value", ("p", "y"), (
         (_t(0.9, 0.2, 0.6), _t(1.0, 0.0, 1.0)), (_t(0.0, 1.0), _t(0.0, 1.0)), (_t(0.0, 1.0), _t(1.0, 0.0)))),
-    "bce_hidden": FunctionPart("bce: hidden properties", tuple(hidden.BCE)),
+    "bce_hidden": _hidden("bce", hidden.BCE),
     "mse_surface_public": _sweep_examples("mse_surface", ref.mse_surface, ("the result of `mse_surface`",),
                                           ("x", "y", "ws"), ((_SURFACE_X, _SURFACE_Y, _t(0.0, 1.0, 2.0)),)),
-    "mse_surface_hidden": FunctionPart("mse_surface: hidden properties", tuple(hidden.MSE_SURFACE)),
+    "mse_surface_hidden": _hidden("mse_surface", hidden.MSE_SURFACE),
     "bce_curve_public": _sweep_examples("bce_curve", ref.bce_curve, ("loss_if_y_is_0", "loss_if_y_is_1"), ("p",),
                                         ((_t(0.5),), (_t(0.01, 0.99),))),
-    "bce_curve_hidden": FunctionPart("bce_curve: hidden properties", tuple(hidden.BCE_CURVE)),
+    "bce_curve_hidden": _hidden("bce_curve", hidden.BCE_CURVE),
     "outlier_sweep_public": _sweep_examples("outlier_sweep", ref.outlier_sweep, ("mse_values", "mae_values"),
                                             ("y_true", "values"), ((_OUTLIER_Y, _t(10.0, 20.0)),)),
-    "outlier_sweep_hidden": FunctionPart("outlier_sweep: hidden properties", tuple(hidden.OUTLIER_SWEEP)),
+    "outlier_sweep_hidden": _hidden("outlier_sweep", hidden.OUTLIER_SWEEP),
     "plot_surface_test": PlotPart("plot: the MSE surface", "fig_surface", (
         _curve("MSE", _SURFACE_WS, ref.mse_surface(_SURFACE_X, _SURFACE_Y, _SURFACE_WS)),)),
     "plot_bce_test": PlotPart("plot: BCE for y = 0 and y = 1", "fig_bce", (

@@ -2,8 +2,8 @@
 
 ``FunctionPart`` runs hidden properties (partial credit by weight), ``ExamplePart`` re-checks
 the public lesson numbers itself (all or nothing, like the visible asserts), ``PlotPart`` reads
-a named figure's data and labels. The grade id is passed in, since one part could serve several
-cells and a result is frozen once made.
+a named figure's data and labels. ``grade_id`` is an optional keyword: a caller that knows the
+cell passes it, or fills it in later with ``dataclasses.replace`` (results are frozen).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class Part(Protocol):
     @property
     def functions(self) -> tuple[str, ...]: ...
 
-    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult: ...
+    def grade(self, functions: FunctionSource, *, max_score: float, max_examples: int,
+              grade_id: str = "") -> PartResult: ...
 
 
 def weighted_score(checks: tuple[CheckResult, ...], max_score: float) -> float:
@@ -47,7 +48,8 @@ class FunctionPart:
     def functions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p.function for p in self.checks))
 
-    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult:
+    def grade(self, functions: FunctionSource, *, max_score: float, max_examples: int,
+              grade_id: str = "") -> PartResult:
         results = tuple(run_property(p, functions.subject(p.function), max_examples=max_examples,
                                      diagnose=self.diagnose) for p in self.checks)
         faults = (functions.subject(name).fault for name in self.functions)
@@ -97,7 +99,8 @@ class PlotPart:
     def functions(self) -> tuple[str, ...]:
         return (self.figure,)
 
-    def grade(self, grade_id: str, functions: FunctionSource, max_score: float, max_examples: int) -> PartResult:
+    def grade(self, functions: FunctionSource, *, max_score: float, max_examples: int,
+              grade_id: str = "") -> PartResult:
         figure, error = functions.figure(self.figure)
         axes = figure.axes if figure is not None else ()
         if not axes:
