@@ -6,14 +6,18 @@ ways) and unlisted wrong ones must get no diagnosis at all.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import pytest
 import torch
 
 from assignments.loss_functions import properties, references
+from assignments.loss_functions.parts import PARTS
 from assignments.loss_functions.mistakes import CATALOGUE, DIAGNOSERS
 from autograder.judge.diagnosis import Diagnoser, Mistake, close
 from autograder.judge.properties import run_property
-from autograder.judge.subject import Subject
+from autograder.judge.subject import SandboxFunctions, Subject
 from autograder.sandbox.inprocess import InProcessSandbox
 
 HEADER = "import torch\nimport numpy as np\n"
@@ -25,7 +29,7 @@ MAX_EXAMPLES = 20
 CLAMP = ".clamp(min=-100)"
 BCE_LOGS = f"lp, ln = torch.log(p){CLAMP}, torch.log(1 - p){CLAMP}\n    "
 SWEEP = ("def outlier_sweep(y_true, values):\n    mses, maes = [], []\n    for v in values:\n"
-         "        pred = y_true.clone()\n        {change}\n"
+         "        pred = {copy}\n        {change}\n"
          "        mses.append(((pred - y_true) ** 2).mean()); maes.append((pred - y_true).abs().mean())\n"
          "    return {result}\n")
 
@@ -54,8 +58,9 @@ def curve(body: str) -> str:
     return loss("bce_curve", "p", body)
 
 
-def sweep(change: str = "pred[-1] = v", result: str = "torch.stack(mses), torch.stack(maes)") -> str:
-    return SWEEP.format(change=change, result=result)
+def sweep(change: str = "pred[-1] = v", result: str = "torch.stack(mses), torch.stack(maes)",
+          copy: str = "y_true.clone()") -> str:
+    return SWEEP.format(change=change, result=result, copy=copy)
 
 
 MISTAKEN = {  # case id ("<key>" or "<key>/<another spelling>") -> student source
@@ -108,9 +113,12 @@ MISTAKEN = {  # case id ("<key>" or "<key>/<another spelling>") -> student sourc
     "bce_curve.swapped": curve(f"return -torch.log(p){CLAMP}, -torch.log(1 - p){CLAMP}"),
     "bce_curve.missing_minus": curve(f"return torch.log(1 - p){CLAMP}, torch.log(p){CLAMP}"),
     "bce_curve.no_clamp": curve("return -torch.log(1 - p), -torch.log(p)"),
+    "bce_curve.returns_list": curve(f"return [-torch.log(1 - p){CLAMP}, -torch.log(p){CLAMP}]"),
     "outlier_sweep.first_element": sweep(change="pred[0] = v"),
     "outlier_sweep.adds_value": sweep(change="pred[-1] += v"),
     "outlier_sweep.swapped": sweep(result="torch.stack(maes), torch.stack(mses)"),
+    "outlier_sweep.inputs_modified": sweep(copy="y_true"),
+    "outlier_sweep.returns_list": sweep(result="mses, maes"),
 }
 
 CORRECT = {  # function -> several correct ways to write it
@@ -143,16 +151,32 @@ UNLISTED = {  # function -> a wrong implementation no catalogue entry describes
 BY_KEY = {m.key: m for m in CATALOGUE}
 
 
-def grade(function: str, source: str):
-    """Run the function's hidden properties on ``source`` with its Diagnoser, as grading does."""
+@contextlib.contextmanager
+def student(function: str, source: str) -> Iterator[Subject]:
     with InProcessSandbox() as sandbox:
         run = sandbox.run_cell(HEADER + source)
         assert run.status == "ok", run.error
-        subject = Subject(function, sandbox)
+        yield Subject(function, sandbox)
+
+
+def grade(function: str, source: str):
+    """Run the function's hidden properties on ``source`` with its Diagnoser, as grading does."""
+    with student(function, source) as subject:
         return [run_property(p, subject, max_examples=MAX_EXAMPLES, diagnose=DIAGNOSERS[function])
                 for p in PROPERTIES[function]]
 
 
+@pytest.mark.parametrize("case", sorted(MISTAKEN))
+def test_mistake_is_named_on_the_probes(case: str) -> None:
+    """Fast: with each probe as the failing input, only this mistake is ever named, and at least once."""
+    mistake = BY_KEY[case.split("/")[0]]
+    diagnoser = DIAGNOSERS[mistake.function]
+    with student(mistake.function, MISTAKEN[case]) as subject:
+        found = [diagnoser.find(subject, args, subject(*args)) for args in diagnoser.probes]
+    assert mistake in found and set(found) <= {mistake, None}, f"{case}: {[m and m.key for m in found]}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(MISTAKEN))
 def test_mistake_is_diagnosed_by_name(case: str) -> None:
     mistake = BY_KEY[case.split("/")[0]]
@@ -164,23 +188,47 @@ def test_mistake_is_diagnosed_by_name(case: str) -> None:
     assert diagnoses <= {mistake.text, None}, f"{case}: another mistake was also named: {diagnoses}"
 
 
-@pytest.mark.parametrize("function, source", [(f, s) for f, sources in CORRECT.items() for s in sources])
-def test_correct_submission_gets_no_diagnosis(function: str, source: str) -> None:
-    results = grade(function, source)
-    assert [r.name for r in results if not r.passed] == []
+CORRECT_CASES = [(f, s) for f, sources in CORRECT.items() for s in sources]
+
+
+@pytest.mark.parametrize("function, source", CORRECT_CASES)
+def test_correct_submission_gets_no_diagnosis_on_the_probes(function: str, source: str) -> None:
     diagnoser = DIAGNOSERS[function]
-    with InProcessSandbox() as sandbox:
-        sandbox.run_cell(HEADER + source)
-        subject = Subject(function, sandbox)
+    with student(function, source) as subject:
         for args in diagnoser.probes:
             assert diagnoser(subject, args, subject(*args)) is None
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("function, source", CORRECT_CASES)
+def test_correct_submission_passes_every_property(function: str, source: str) -> None:
+    assert [r.name for r in grade(function, source) if not r.passed] == []
+
+
+@pytest.mark.parametrize("function", sorted(UNLISTED))
+def test_unlisted_mistake_gets_no_diagnosis_on_the_probes(function: str) -> None:
+    diagnoser = DIAGNOSERS[function]
+    with student(function, UNLISTED[function]) as subject:
+        assert [diagnoser(subject, args, subject(*args)) for args in diagnoser.probes] == [None] * len(diagnoser.probes)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("function", sorted(UNLISTED))
 def test_unlisted_mistake_gets_no_diagnosis(function: str) -> None:
     failed = [r for r in grade(function, UNLISTED[function]) if not r.passed]
     assert failed
     assert {r.diagnosis for r in failed} == {None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grade_id, case", [("mse_public", "mse.sum_instead_of_mean"),
+                                            ("bce_hidden", "bce.no_clamp"),
+                                            ("outlier_sweep_public", "outlier_sweep.first_element")])
+def test_parts_registry_hooks_the_diagnosers_in(grade_id: str, case: str) -> None:
+    with InProcessSandbox() as sandbox:
+        assert sandbox.run_cell(HEADER + MISTAKEN[case]).status == "ok"
+        result = PARTS[grade_id].grade(SandboxFunctions(sandbox), max_score=1.0, max_examples=MAX_EXAMPLES)
+    assert BY_KEY[case].text in {c.diagnosis for c in result.checks if not c.passed}
 
 
 # --- the catalogue itself ------------------------------------------------------------------------

@@ -29,6 +29,16 @@ def _returned_numpy(function: str) -> Mistake:
                    detect=returned_type("numpy"))
 
 
+def _returns_list(function: str, fix: str) -> Mistake:
+    return Mistake(f"{function}.returns_list", function, "returns a list instead of tensors",
+                   f"Collecting the losses in a Python list is fine, but {fix}", detect=returned_type("builtins.list"))
+
+
+def _inputs_modified(function: str, fix: str) -> Mistake:
+    return Mistake(f"{function}.inputs_modified", function, "the inputs are modified in place",
+                   f"An in-place operation changed the caller's tensors. {fix}", detect=inputs_modified)
+
+
 def _behaviour(function: str) -> tuple[Mistake, ...]:
     return (
         _returned_numpy(function),
@@ -40,10 +50,8 @@ def _behaviour(function: str) -> tuple[Mistake, ...]:
                 "Somewhere the computation left PyTorch (e.g. torch.tensor(x.item()) or a NumPy detour), so "
                 "loss.backward() cannot reach the inputs. Keep every step a torch operation on the input tensors.",
                 detect=autograd_broken, grad=True),
-        Mistake(f"{function}.inputs_modified", function, "the inputs are modified in place",
-                "An in-place operation (-=, **=, .abs_(), x[...] = ...) changed the caller's tensors. Build new "
-                "tensors instead, e.g. diff = y_pred - y_true.",
-                detect=inputs_modified),
+        _inputs_modified(function, "Avoid -=, **=, .clamp_(), .abs_() and x[...] = ... on the arguments; build "
+                                   "new tensors instead, e.g. diff = y_pred - y_true."),
     )
 
 
@@ -217,10 +225,7 @@ MSE_SURFACE = (
     Mistake("mse_surface.w_plus_x", "mse_surface", "model w + x instead of w·x",
             "The prediction of the model is ŷ = w·x (a product), not w + x.",
             variant=partial(_surface, combine=torch.add)),
-    Mistake("mse_surface.returns_list", "mse_surface", "returns a list instead of a tensor",
-            "Collecting the losses in a Python list is fine, but return torch.stack(losses) (a 1-D tensor), "
-            "not the list.",
-            detect=returned_type("builtins.list")),
+    _returns_list("mse_surface", "return torch.stack(losses), a 1-D tensor, not the list."),
     _returned_numpy("mse_surface"),
 )
 
@@ -251,6 +256,7 @@ BCE_CURVE = (
             "At p = 0 or p = 1 one curve is -log(0) = inf. Clamp each log at -100 like PyTorch: "
             "-torch.log(p).clamp(min=-100).",
             variant=partial(_curve, floor=None)),
+    _returns_list("bce_curve", "return a tuple of two tensors: `return loss_if_y_is_0, loss_if_y_is_1`."),
 )
 
 CURVE_PROBES = ((_t([0.1, 0.5, 0.8]),), (_t([0.0, 1.0, 0.3]),))
@@ -274,6 +280,10 @@ OUTLIER_SWEEP = (
     Mistake("outlier_sweep.swapped", "outlier_sweep", "returns (mae, mse) instead of (mse, mae)",
             "The MSE values come first and the MAE values second: return (mse_values, mae_values).",
             variant=partial(_sweep, swap=True)),
+    _inputs_modified("outlier_sweep", "`pred = y_true` does not copy: setting pred[-1] changes y_true too (and "
+                                      "every loss becomes 0). Copy first: pred = y_true.clone()."),
+    _returns_list("outlier_sweep", "return a tuple of two 1-D tensors: "
+                                   "`return torch.stack(mse_values), torch.stack(mae_values)`."),
 )
 
 SWEEP_PROBES = (
