@@ -150,7 +150,8 @@ class Server:
 
         name = str(request.get("function", ""))
         function = self.namespace.get(name)
-        args = [torch.from_numpy(np.array(a, copy=True)) for a in request.get("args", [])]
+        # wire.decode_body gives fresh writable arrays: no copy needed before torch shares them.
+        args = [torch.from_numpy(a if isinstance(a, np.ndarray) else np.array(a)) for a in request.get("args", [])]
         reply: dict = {"value": None, "grads": None, "inputs_after": [], "error": None, "forbidden": []}
         if not callable(function):
             reply["error"] = f"`{name}` is not defined: did the cell that defines it run without an error?"

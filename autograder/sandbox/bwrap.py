@@ -28,21 +28,17 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import autograder
 from autograder.inside import wire
 from autograder.sandbox.base import CallTimeout, Sandbox, SandboxDied, SandboxFault
 from autograder.sandbox.limits import Limits
+from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
 from autograder.sandbox.pipe import Pipe, PipeClosed, PipeTimeout, wait_readable
 
-HOME = "/home/student"
-GRADER_ROOT = "/opt/grader"
-VENV_ROOT = "/opt/venv"
 UID_BASE = 1_000_000_000
 INSTALL_HINT = (
     "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap` (Debian/Ubuntu), "
@@ -98,64 +94,6 @@ def _own_task_count() -> int:
     return count
 
 
-class _Mounts:
-    """Builds bwrap's filesystem arguments, creating each mount point's parents world-readable."""
-
-    def __init__(self) -> None:
-        self.args: list[str] = []
-        self.fds: list[int] = []
-        self._made = {"/"}
-
-    def parents(self, dest: str) -> None:
-        for parent in reversed(Path(dest).parents):
-            if str(parent) not in self._made:
-                self.args += ["--perms", "0755", "--dir", str(parent)]
-                self._made.add(str(parent))
-
-    def ro_bind(self, src: str | Path, dest: str) -> None:
-        self.parents(dest)
-        self.args += ["--ro-bind", str(src), dest]
-        self._made.add(dest)
-
-    def system(self) -> None:
-        self.ro_bind("/usr", "/usr")
-        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            path = Path("/", name)
-            if path.is_symlink():
-                self.args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                self.ro_bind(path, str(path))
-        if Path("/etc/ld.so.cache").exists():
-            self.ro_bind("/etc/ld.so.cache", "/etc/ld.so.cache")
-
-    def python(self) -> str:
-        """Bind the interpreter and the venv; return the interpreter's path inside."""
-        base = os.path.realpath(sys.base_prefix)
-        if not base.startswith("/usr/"):
-            self.ro_bind(base, base)
-        if os.path.realpath(sys.prefix) == base:
-            return os.path.realpath(sys.executable)
-        self.ro_bind(sys.prefix, VENV_ROOT)
-        return str(Path(VENV_ROOT, Path(sys.executable).relative_to(sys.prefix)))
-
-    def grader(self) -> None:
-        package = Path(autograder.__file__).parent
-        self.ro_bind(package / "__init__.py", f"{GRADER_ROOT}/autograder/__init__.py")
-        self.ro_bind(package / "inside", f"{GRADER_ROOT}/autograder/inside")
-
-    def scratch(self, files: Path | None, size: int) -> None:
-        self.parents(HOME)
-        self.args += ["--size", str(size), "--perms", "0777", "--tmpfs", HOME]
-        for path in sorted(files.rglob("*")) if files is not None else ():
-            dest = f"{HOME}/{path.relative_to(files).as_posix()}"
-            if path.is_dir() and not path.is_symlink():
-                self.args += ["--perms", "0777", "--dir", dest]
-            elif path.is_file() and not path.is_symlink():
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                self.fds.append(fd)
-                self.args += ["--perms", "0666", "--file", str(fd), dest]
-
-
 def _describe_exit(code: int | None, limits: Limits) -> str:
     """bwrap exits with the server's status, or 128 + the signal that killed it."""
     if code is None:
@@ -192,7 +130,7 @@ class BwrapSandbox(Sandbox):
         self.startup_seconds: float | None = None
         self._ids = itertools.count()
         started = time.monotonic()
-        mounts = _Mounts()
+        mounts = Mounts()
         mounts.system()
         python = mounts.python()
         mounts.grader()
@@ -343,5 +281,5 @@ class BwrapSandbox(Sandbox):
             self._kill()
 
     def __del__(self) -> None:
-        if getattr(self, "_closed", "") is None:
+        if getattr(self, "_closed", "") is None and hasattr(self, "_pipe"):
             self.close()

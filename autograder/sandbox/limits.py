@@ -38,9 +38,6 @@ class Limits:
     def describe_memory(self) -> str:
         return _human(self.memory_bytes)
 
-    def describe_files(self) -> str:
-        return _human(self.file_bytes)
-
 
 def _human(size: int) -> str:
     if size % GiB == 0:
