@@ -67,10 +67,6 @@ class Diagnoser:
         self.probes = tuple(tuple(p) for p in probes)
         self.rtol, self.atol = rtol, atol
 
-    @property
-    def function(self) -> str | None:
-        return self.mistakes[0].function if self.mistakes else None
-
     def __call__(self, subject: Caller, args: Sequence[torch.Tensor], reply: Reply | None) -> str | None:
         mistake = self.find(subject, args, reply)
         return None if mistake is None else mistake.text
@@ -78,27 +74,28 @@ class Diagnoser:
     def find(self, subject: Caller, args: Sequence[torch.Tensor], reply: Reply | None) -> Mistake | None:
         """The first catalogued mistake the evidence establishes, or None."""
         args = tuple(args)
-        return self._behaviour(subject, args, reply) or self._values(subject, args)
+        plain = subject(*args)  # afresh: the failing reply may come from a call with autograd on
+        return self._behaviour(subject, args, (reply, plain)) or self._values(subject, args, plain)
 
-    def _behaviour(self, subject: Caller, args: tuple[torch.Tensor, ...], reply: Reply | None) -> Mistake | None:
+    def _behaviour(self, subject: Caller, args: tuple[torch.Tensor, ...],
+                   seen: tuple[Reply | None, ...]) -> Mistake | None:
         detectors = [m for m in self.mistakes if m.detect is not None]
         if not detectors:
             return None
-        plain = subject(*args)
         can_grad = all(a.is_floating_point() for a in args)
         graded = subject(*args, grad=True) if can_grad and any(m.grad for m in detectors) else None
         for mistake in detectors:
-            replies = (graded,) if mistake.grad else (reply, plain)
+            replies = (graded,) if mistake.grad else seen
             if any(r is not None and mistake.detect(r, args) for r in replies):
                 return mistake
         return None
 
-    def _values(self, subject: Caller, args: tuple[torch.Tensor, ...]) -> Mistake | None:
+    def _values(self, subject: Caller, args: tuple[torch.Tensor, ...], plain: Reply) -> Mistake | None:
         candidates = [m for m in self.mistakes if m.variant is not None]
         if not candidates:
             return None
         inputs = (args, *self.probes)
-        replies = [subject(*x) for x in inputs]
+        replies = [plain, *(subject(*x) for x in self.probes)]
         for mistake in candidates:
             if any(self._reproduces(form, inputs, replies) for form in mistake.forms):
                 return mistake
