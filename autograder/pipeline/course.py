@@ -56,9 +56,16 @@ class CourseRoot:
     def feedback(self, student: str, assignment: str) -> Path:
         return self.root / "feedback" / student / assignment
 
-    def results_json(self, student: str, assignment: str) -> Path:
-        """Where the trusted grader's record of one submission lives."""
-        return self.autograded(student, assignment) / "results.json"
+    def record(self, student: str, assignment: str) -> Path:
+        """The trusted record of one submission, outside every folder student code can see.
+
+        Must equal ``autograder.nbgrader_ext.preprocessor.record_path`` (a test checks it).
+        """
+        return self.root / "grading" / assignment / f"{student}.json"
+
+    def recorded_students(self, assignment: str) -> list[str]:
+        folder = self.root / "grading" / assignment
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def submitted_students(self, assignment: str) -> list[str]:
         base = self.root / "submitted"

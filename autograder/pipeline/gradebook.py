@@ -11,13 +11,7 @@ from nbgrader.utils import capture_log
 from autograder.errors import AuthoringError
 from autograder.pipeline import records_io
 from autograder.pipeline.course import CourseRoot, check
-
-try:
-    from autograder.reports import feedback_text
-except ModuleNotFoundError as exc:  # the plain-text writer may not exist in this checkout
-    if exc.name not in ("autograder.reports", "autograder.reports.feedback_text"):
-        raise
-    feedback_text = None
+from autograder.reports import feedback_text
 
 
 def import_students(course: CourseRoot, roster: Path) -> list[str]:
@@ -51,14 +45,17 @@ def add_students(course: CourseRoot, students: list[dict]) -> None:
 
 
 def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
-    """HTML feedback per autograded student; plus ``feedback.txt`` where records exist."""
-    check(course.api().generate_feedback(assignment), f"generate_feedback {assignment}")
+    """nbgrader's HTML feedback, plus ``feedback.txt`` for every student with a trusted record
+    (including those whose notebook could not be graded, who get the reason)."""
+    if _autograded_students(course, assignment):
+        check(course.api().generate_feedback(assignment), f"generate_feedback {assignment}")
     written = []
-    for student in _autograded_students(course, assignment):
+    for student in sorted(set(_autograded_students(course, assignment))
+                          | set(course.recorded_students(assignment))):
         folder = course.feedback(student, assignment)
         written.extend(sorted(folder.glob("*.html")))
-        if feedback_text is not None and course.results_json(student, assignment).is_file():
-            record = records_io.load(course, student, assignment)
+        record = records_io.load(course, student, assignment)
+        if record is not None:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "feedback.txt").write_text(feedback_text.render_submission(record))
             written.append(folder / "feedback.txt")

@@ -62,17 +62,20 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     bar = tqdm(todo, desc=f"grading {assignment}", unit="student", disable=not progress)
     for student in bar:
         bar.set_postfix_str(student)
-        outcomes.append(grade_one(course, api, assignment, student))
+        outcomes.append(grade_one(course, api, assignment, student, sandbox))
     return ClassSummary(assignment, tuple(outcomes))
 
 
-def grade_one(course: CourseRoot, api, assignment: str, student: str) -> Outcome:
+def grade_one(course: CourseRoot, api, assignment: str, student: str,
+              sandbox: bool = True) -> Outcome:
     """Autograde one submission; a failure comes back as an ungradable ``Outcome``."""
+    records_io.forget(course, student, assignment)
     result = api.autograde(assignment, student, force=True, create=True)
     if not result.get("success"):
         reason = failure_reason(result)
         records_io.save(course, SubmissionResult(
-            student=student, assignment=assignment, status="ungradable", reason=reason))
+            student=student, assignment=assignment, status="ungradable", reason=reason,
+            sandboxed=sandbox))
         return Outcome(student, "ungradable", reason=reason)
     record = records_io.load(course, student, assignment)
     if record is not None:

@@ -1,38 +1,49 @@
-"""Where the pipeline meets the trusted grader's per-submission record (``results.json``).
+"""The pipeline's side of the trusted per-submission records (``grading/<assignment>/*.json``).
 
-The record format belongs to ``autograder.reports.records``; this module only knows where the
-file lives in the course. If that module is absent, nothing is written and ``load`` answers
-``None``, so plain nbgrader grading still works and is summarised from the gradebook.
+The grading preprocessor writes a record for every notebook nbgrader could read; the pipeline
+writes the rest (notebooks nbgrader itself failed on) in the same format, so that feedback and
+the class report have a row for every submission. Under plain nbgrader (no preprocessor) there
+are no records and the summary comes from the gradebook.
 """
 from __future__ import annotations
 
-try:
-    from autograder.reports import records
-except ModuleNotFoundError as exc:  # only "not written yet", never an error inside it
-    if exc.name not in ("autograder.reports", "autograder.reports.records"):
-        raise
-    records = None
+from pathlib import Path
 
+from autograder.errors import AutograderError
 from autograder.judge.results import SubmissionResult
 from autograder.pipeline.course import CourseRoot
+from autograder.reports import html_report, records
 
 
-def available() -> bool:
-    return records is not None
+def save(course: CourseRoot, result: SubmissionResult) -> Path:
+    return records.save_result(result, course.record(result.student, result.assignment))
 
 
-def save(course: CourseRoot, result: SubmissionResult) -> bool:
-    """Write ``result`` to ``autograded/<student>/<assignment>/results.json``."""
-    if records is None:
-        return False
-    path = course.results_json(result.student, result.assignment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    records.save_result(result, path)
-    return True
+def forget(course: CourseRoot, student: str, assignment: str) -> None:
+    """Drop an old record before regrading, so a stale score can never be reported."""
+    course.record(student, assignment).unlink(missing_ok=True)
 
 
 def load(course: CourseRoot, student: str, assignment: str) -> SubmissionResult | None:
-    path = course.results_json(student, assignment)
-    if records is None or not path.is_file():
+    path = course.record(student, assignment)
+    if not path.is_file():
         return None
     return records.load_result(path)
+
+
+def load_class(course: CourseRoot, assignment: str) -> list[SubmissionResult]:
+    """Every recorded submission of ``assignment``, by student id."""
+    results = [load(course, s, assignment) for s in course.recorded_students(assignment)]
+    return [r for r in results if r is not None]
+
+
+def write_class_report(course: CourseRoot, assignment: str, out: Path | None = None) -> Path:
+    """The staff HTML report over every record (scores, parts, mistakes, flags, ungradable)."""
+    results = load_class(course, assignment)
+    if not results:
+        raise AutograderError(
+            f"no grading records for {assignment} in {course.root / 'grading' / assignment}: "
+            f"run `python -m autograder grade {assignment}` first")
+    out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
+    return html_report.write_report(results, out, assignment=assignment,
+                                    sandboxed=all(r.sandboxed for r in results))

@@ -1,0 +1,145 @@
+"""``python -m autograder``: one subcommand per pipeline step, each calling one plain function.
+
+Errors meant for a person (``AutograderError``) are caught once, here, and printed as one line
+with exit status 1; anything else is a grader bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from pathlib import Path
+
+from autograder.demo import run_demo
+from autograder.errors import AutograderError
+from autograder.pipeline import (
+    CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
+    summary_table, zip_collect)
+from autograder.pipeline.records_io import write_class_report
+from autograder.reports.feedback_text import render_submission
+
+DEFAULT_ASSIGNMENT = "loss_functions"
+
+
+def _course(args) -> CourseRoot:
+    return CourseRoot.at(args.course_root)
+
+
+def cmd_release(args) -> None:
+    print(f"released {args.assignment} to {release(_course(args), args.assignment)}")
+
+
+def cmd_collect(args) -> None:
+    course = _course(args)
+    if args.zip is not None:
+        students = zip_collect(course, args.assignment, args.zip)
+    else:
+        students = collect(course, args.assignment)
+    print(f"{len(students)} submissions of {args.assignment} in {course.root / 'submitted'}")
+
+
+def cmd_zip_collect(args) -> None:
+    args.zip = args.downloads
+    cmd_collect(args)
+
+
+def cmd_grade(args) -> None:
+    summary = grade_class(_course(args), args.assignment, students=args.student,
+                          sandbox=not args.no_sandbox, progress=not args.quiet)
+    print(summary_table(summary))
+
+
+def cmd_feedback(args) -> None:
+    written = generate_feedback(_course(args), args.assignment)
+    print(f"{len(written)} feedback files written under {_course(args).root / 'feedback'}")
+
+
+def cmd_export(args) -> None:
+    print(f"grades written to {export_grades(_course(args), args.assignment, args.to)}")
+
+
+def cmd_students_import(args) -> None:
+    students = import_students(_course(args), args.file)
+    print(f"{len(students)} students in the gradebook")
+
+
+def cmd_demo(args) -> None:
+    run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet)
+
+
+def cmd_grade_notebook(args) -> None:
+    grader = importlib.import_module("autograder.judge.grader")  # loads torch: only here
+    if not hasattr(grader, "grade_notebook_file"):
+        raise AutograderError("grade-notebook needs autograder.judge.grader.grade_notebook_file, "
+                              "which this checkout does not have yet")
+    if not args.path.is_file():
+        raise AutograderError(f"no notebook at {args.path}")
+    print(render_submission(grader.grade_notebook_file(args.path, args.assignment)))
+
+
+def cmd_report(args) -> None:
+    print(f"report written to {write_class_report(_course(args), args.assignment, args.out)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Release, collect, grade and report the loss-functions assignment.")
+    parser.add_argument("--course-root", type=Path, default=None,
+                        help="folder with nbgrader_config.py (default: the current folder)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text, assignment=True):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if assignment:
+            p.add_argument("assignment", metavar="ASSIGNMENT")
+        p.set_defaults(func=func)
+        return p
+
+    command("release", cmd_release, "generate the student version and release it to the exchange")
+    p = command("collect", cmd_collect, "collect submissions from the exchange into submitted/")
+    p.add_argument("--zip", type=Path, metavar="DIR", default=None,
+                   help="collect LMS downloads from DIR instead (see zip-collect)")
+    p = command("zip-collect", cmd_zip_collect,
+                "collect notebooks downloaded from an LMS, named <student>_<notebook>.ipynb")
+    p.add_argument("downloads", type=Path, nargs="?", default=None, metavar="DIR",
+                   help="folder of downloaded notebooks or zips (default: downloaded/ASSIGNMENT/archive)")
+    p = command("grade", cmd_grade, "autograde every collected submission, one at a time")
+    p.add_argument("--student", action="append", metavar="ID",
+                   help="grade only this student (repeatable)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap (reports say so); for machines without it")
+    command("feedback", cmd_feedback, "write HTML and plain-text feedback for every student")
+    p = command("export", cmd_export, "export grades with nbgrader's CSV exporter")
+    p.add_argument("--to", type=Path, default=None, help="CSV path (default: grades.csv)")
+    students = sub.add_parser("students", help="manage the roster")
+    students_sub = students.add_subparsers(dest="students_command", required=True, metavar="ACTION")
+    p = students_sub.add_parser("import", help="add students from a CSV with an 'id' column")
+    p.add_argument("file", type=Path, metavar="FILE.csv")
+    p.set_defaults(func=cmd_students_import)
+    p = command("demo", cmd_demo, "grade a made-up class of students end to end", assignment=False)
+    p.add_argument("--no-sandbox", action="store_true", help="as for grade")
+    p = command("grade-notebook", cmd_grade_notebook,
+                "grade one notebook file without a course (prints the feedback)", assignment=False)
+    p.add_argument("path", type=Path, metavar="PATH")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT)
+    p = command("report", cmd_report, "write the staff HTML report of a graded assignment")
+    p.add_argument("--out", type=Path, default=None,
+                   help="HTML path (default: reports/ASSIGNMENT.html)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy noise from nbgrader's ORM
+    try:
+        args.func(args)
+    except AutograderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
