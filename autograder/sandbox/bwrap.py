@@ -15,8 +15,9 @@ under no_new_privs. A uid per sandbox makes RLIMIT_NPROC a per-sandbox limit whe
 graded in parallel. When the grader is not root, bwrap's unprivileged mode is used instead
 (``--unshare-user --uid 65534``), and the process limit is added to the grader's own count.
 
-Time limits are enforced here, on the host: every read has a deadline; on expiry the whole
-pid namespace is killed (killing its init kills everything the student started).
+Host-side deadlines, the startup ping and the protocol are ``ProcessSandbox``'s; what this
+class adds to the kill is the pid namespace: killing its init kills everything the student
+started, even a process that left the session.
 """
 from __future__ import annotations
 
@@ -24,20 +25,18 @@ import functools
 import itertools
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from autograder.inside import wire
-from autograder.sandbox.base import CallTimeout, Sandbox, SandboxDied, SandboxFault
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
-from autograder.sandbox.pipe import Pipe, PipeClosed, PipeTimeout, wait_readable
+from autograder.sandbox.pipe import wait_readable
+from autograder.sandbox.process import SERVER_ARGS, Launch, ProcessSandbox, server_environment
+from autograder.sandbox.process import _describe_exit  # noqa: F401  (re-exported: tests import it from here)
 
 UID_BASE = 1_000_000_000
 INSTALL_HINT = (
@@ -82,38 +81,7 @@ def _next_uid() -> int:
         return UID_BASE + (os.getpid() % (1 << 22)) * 256 + next(_uid_counter) % 256
 
 
-def _own_task_count() -> int:
-    """Threads the grader's uid already runs: RLIMIT_NPROC counts them too when not root."""
-    count, uid = 0, os.getuid()
-    for entry in os.scandir("/proc"):
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                count += len(os.listdir(f"/proc/{entry.name}/task"))
-        except OSError:
-            continue
-    return count
-
-
-def _describe_exit(code: int | None, limits: Limits) -> str:
-    """bwrap exits with the server's status, or 128 + the signal that killed it."""
-    if code is None:
-        return "the kernel stopped answering"
-    number = -code if code < 0 else code - 128 if code > 128 else 0
-    if not number:
-        return f"the kernel died: it exited with code {code}"
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = f"signal {number}"
-    reason = f"the kernel died: killed by signal {name}"
-    if name == "SIGXCPU":
-        return f"{reason} (exceeded the CPU time limit of {limits.cpu_seconds} s)"
-    if name in ("SIGKILL", "SIGSEGV", "SIGBUS", "SIGABRT"):
-        return f"{reason} (likely exceeded the memory limit of {limits.describe_memory()})"
-    return reason
-
-
-class BwrapSandbox(Sandbox):
+class BwrapSandbox(ProcessSandbox):
     """One submission's function server in a bubblewrap jail; see the module docstring.
 
     ``files`` is the student's folder, copied into the sandbox's private tmpfs. Several
@@ -122,35 +90,11 @@ class BwrapSandbox(Sandbox):
 
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits()) -> None:
         self.check_available()
-        self.limits = limits
         self.uid: int | None = _next_uid() if os.geteuid() == 0 else None
         self.child_pid: int | None = None  # host pid of the sandbox's pid-1 (its death ends all)
-        self._closed: str | None = None
         self._pidfd: int | None = None
-        self.startup_seconds: float | None = None
-        self._ids = itertools.count()
-        started = time.monotonic()
-        mounts = Mounts()
-        mounts.system()
-        python = mounts.python()
-        mounts.grader()
-        mounts.scratch(Path(files) if files is not None else None, limits.scratch_bytes)
-        info_read, info_write = os.pipe()
-        self._stderr = tempfile.TemporaryFile()
-        try:
-            self._process = subprocess.Popen(
-                self._command(mounts.args, python, info_write), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=self._stderr, pass_fds=(*mounts.fds, info_write), preexec_fn=self._limit_child,
-                start_new_session=True,
-            )
-        finally:
-            for fd in (*mounts.fds, info_write):
-                os.close(fd)
-        self._pipe = Pipe(self._process.stdout.fileno(), self._process.stdin.fileno())
-        deadline = started + limits.startup_seconds
-        self._watch(info_read, deadline)
-        self.request({"op": "ping"}, timeout=max(deadline - time.monotonic(), 0.001))
-        self.startup_seconds = time.monotonic() - started
+        self._info_read: int | None = None
+        super().__init__(files, limits)
 
     @classmethod
     def available(cls) -> bool:
@@ -161,6 +105,15 @@ class BwrapSandbox(Sandbox):
         reason = _unavailable_reason()
         if reason is not None:
             raise SandboxUnavailable(reason)
+
+    def _launch(self, files: Path | None) -> Launch:
+        mounts = Mounts()
+        mounts.system()
+        python = mounts.python()
+        mounts.grader()
+        mounts.scratch(files, self.limits.scratch_bytes)
+        self._info_read, info_write = os.pipe()
+        return Launch(self._command(mounts.args, python, info_write), pass_fds=(*mounts.fds, info_write))
 
     def _command(self, mounts: list[str], python: str, info_fd: int) -> list[str]:
         if self.uid is not None:
@@ -173,113 +126,49 @@ class BwrapSandbox(Sandbox):
             isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns",
                          "--cap-drop", "ALL"]
             drop = []
-        env = {
-            "PATH": f"{VENV_ROOT}/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": HOME, "PYTHONPATH": GRADER_ROOT,
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "AUTOGRADER_LOG": f"{HOME}/.autograder.log", "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
-        }
+        env = server_environment(HOME, GRADER_ROOT, f"{VENV_ROOT}/bin")
         return [
             "bwrap", *isolation, "--die-with-parent", "--new-session", "--info-fd", str(info_fd),
             *mounts, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME, "--clearenv",
             *itertools.chain.from_iterable(("--setenv", k, v) for k, v in env.items()),
-            *drop, python, "-s", "-m", "autograder.inside.server",
+            *drop, python, *SERVER_ARGS,
         ]
 
-    def _limit_child(self) -> None:
-        """Runs in the forked child before bwrap: limits are inherited by everything inside."""
-        os.umask(0o022)
-        processes = self.limits.processes if self.uid is not None else self.limits.processes + _own_task_count()
-        for kind, value in (
-            (resource.RLIMIT_AS, self.limits.memory_bytes), (resource.RLIMIT_CPU, self.limits.cpu_seconds),
-            (resource.RLIMIT_NPROC, processes), (resource.RLIMIT_FSIZE, self.limits.file_bytes),
-            (resource.RLIMIT_NOFILE, self.limits.open_files), (resource.RLIMIT_CORE, 0),
-        ):
-            resource.setrlimit(kind, (value, value))
+    def _process_limit(self) -> int | None:
+        """With a uid of its own the sandbox's count starts at zero, and root's exemption is gone."""
+        return self.limits.processes if self.uid is not None else super()._process_limit()
 
-    def _watch(self, info_fd: int, deadline: float) -> None:
-        """Read bwrap's info (the sandbox's pid 1) so close() can kill the namespace through a pidfd."""
+    def _started(self, deadline: float) -> None:
+        """Read bwrap's info (the sandbox's pid 1) so the kill can reach the namespace through a pidfd."""
         chunks = []
         try:
             while time.monotonic() < deadline:
-                chunk = os.read(info_fd, 4096) if wait_readable(info_fd, deadline) else b""
+                chunk = os.read(self._info_read, 4096) if wait_readable(self._info_read, deadline) else b""
                 if not chunk:
                     break
                 chunks.append(chunk)
         finally:
-            os.close(info_fd)
+            os.close(self._info_read)
+            self._info_read = None
         try:
             self.child_pid = int(json.loads(b"".join(chunks))["child-pid"])
             self._pidfd = os.pidfd_open(self.child_pid)
         except (ValueError, KeyError, TypeError, OSError):
             self.child_pid = None  # bwrap died before it started the sandbox; request() will say why
 
-    def request(self, message: dict, timeout: float | None = None) -> dict:
-        if self._closed is not None:
-            raise SandboxFault(f"the sandbox was already closed: {self._closed}")
-        if timeout is None:
-            timeout = self.limits.cell_seconds if message.get("op") == "run_cell" else self.limits.call_seconds
-        deadline = time.monotonic() + timeout
-        request_id = next(self._ids)
-        try:
-            self._pipe.send(wire.encode({**message, "id": request_id}), deadline)
-            body = self._pipe.receive(deadline)
-            if self._pipe.has_unread():
-                raise wire.WireError("the sandbox wrote data that was not an answer to any request")
-            answer = wire.decode_body(body)
-        except PipeTimeout:
-            raise self._fault(CallTimeout(f"timed out after {timeout:g} s (the time limit): likely an infinite loop"))
-        except PipeClosed:
-            raise self._fault(SandboxDied(self._death()))
-        except wire.WireError as exc:
-            raise self._fault(SandboxFault(f"the sandbox broke the protocol: {exc}"))
-        if not isinstance(answer, dict) or answer.pop("id", None) != request_id:
-            raise self._fault(SandboxFault("the sandbox broke the protocol: an answer to no request it was sent"))
-        return answer
-
-    def _death(self) -> str:
-        try:
-            code = self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        reason = _describe_exit(code, self.limits)
-        if self.startup_seconds is None:
-            self._stderr.seek(0)
-            tail = self._stderr.read()[-1500:].decode(errors="replace").strip()
-            reason += f" while starting up{': ' + tail if tail else ''}"
-        return reason
-
-    def _fault(self, fault: SandboxFault) -> SandboxFault:
-        self._kill()
-        self._closed = fault.reason
-        return fault
-
-    def _kill(self) -> None:
+    def _kill_tree(self) -> None:
         if self._pidfd is not None:
             try:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        try:
-            os.killpg(self._process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._process.wait()
+        super()._kill_tree()
+
+    def _release(self) -> None:
+        if self._info_read is not None:  # the launch failed before _started could read it
+            os.close(self._info_read)
+            self._info_read = None
         if self._pidfd is not None:
             wait_readable(self._pidfd, time.monotonic() + 10)  # readable once the namespace's init exited
             os.close(self._pidfd)
             self._pidfd = None
-        for stream in (self._process.stdin, self._process.stdout, self._stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        if self._closed is None:
-            self._closed = "close() was called"
-            self._kill()
-
-    def __del__(self) -> None:
-        if getattr(self, "_closed", "") is None and hasattr(self, "_pipe"):
-            self.close()

@@ -1,0 +1,30 @@
+"""Which sandbox grades a submission: the jail, or (``--no-sandbox``) a plain child process.
+
+The grader asks for a *factory*, not a sandbox: a fault closes a sandbox for good, so the
+grader starts a fresh one whenever it needs to, always with the same files and limits. The
+check that bubblewrap works is made here, once, so a machine without it fails with the
+install hint before the first submission is touched, not halfway through a class.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable
+
+from autograder.sandbox.base import Sandbox
+from autograder.sandbox.bwrap import BwrapSandbox
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.local import LocalSandbox
+
+
+def sandbox_factory(limits: Limits, files: Path | None, isolate: bool = True) -> Callable[[], Sandbox]:
+    """A zero-argument callable starting a new sandbox on ``files`` each time it is called.
+
+    ``isolate=False`` is ``--no-sandbox``: student code runs in a child process without the
+    jail (see ``autograder.sandbox.local``). Raises ``SandboxUnavailable`` when ``isolate`` is
+    set and bubblewrap cannot run here; its message says what to install or enable.
+    """
+    if isolate:
+        BwrapSandbox.check_available()
+        return functools.partial(BwrapSandbox, files, limits)
+    return functools.partial(LocalSandbox, files, limits)
