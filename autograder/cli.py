@@ -69,12 +69,12 @@ def cmd_demo(args) -> None:
 
 
 def cmd_grade_notebook(args) -> None:
+    if not args.path.is_file():
+        raise AutograderError(f"no notebook at {args.path}")
     grader = importlib.import_module("autograder.judge.grader")  # loads torch: only here
     if not hasattr(grader, "grade_notebook_file"):
         raise AutograderError("grade-notebook needs autograder.judge.grader.grade_notebook_file, "
                               "which this checkout does not have yet")
-    if not args.path.is_file():
-        raise AutograderError(f"no notebook at {args.path}")
     print(render_submission(grader.grade_notebook_file(args.path, args.assignment)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.errors import AutograderError
+from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
 from autograder.pipeline.course import CourseRoot
 from autograder.reports import html_report, records
@@ -41,7 +41,7 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
     """The staff HTML report over every record (scores, parts, mistakes, flags, ungradable)."""
     results = load_class(course, assignment)
     if not results:
-        raise AutograderError(
+        raise AuthoringError(
             f"no grading records for {assignment} in {course.root / 'grading' / assignment}: "
             f"run `python -m autograder grade {assignment}` first")
     out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
