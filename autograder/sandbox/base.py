@@ -1,12 +1,16 @@
 """The narrow interface between the trusted grader and wherever student code runs.
 
-Like httpx's transport, one small abstract class with two implementations: ``InProcessSandbox``
-(the same server code in this process, for fast unit tests) and ``BwrapSandbox`` (a bubblewrap
-jail, for real grading). Everything a sandbox hands back is built here, on the trusted side,
-from plain decoded data: tensors are fresh ``torch.Tensor`` objects, never student objects.
+Like httpx's transport, one small abstract class with a few implementations: ``InProcessSandbox``
+(the same server code in this process, for fast unit tests), ``BwrapSandbox`` (a bubblewrap
+jail, for real grading) and ``LocalSandbox`` (a plain child process, for ``--no-sandbox``); the
+last two share ``ProcessSandbox``. Everything a sandbox hands back is built here, on the trusted
+side, from plain decoded data: tensors are fresh ``torch.Tensor`` objects, never student objects.
 
-Protocol (requests and responses are ``autograder.inside.wire`` messages):
+Protocol (requests and responses are ``autograder.inside.wire`` messages). A process sandbox
+adds an ``"id": int`` to every request and the server echoes it in the answer, so a stray or
+stale answer (one the student's code wrote itself) is noticed as a protocol breach:
 
+* ``{"op": "ping"}`` -> ``{"pong": true}``: sent once at startup, under the startup deadline.
 * ``{"op": "run_cell", "source": str}`` -> ``{"status": "ok"|"error", "stdout": str,
   "stderr": str, "error": str|None}``
 * ``{"op": "call", "calls": [{"function": str, "args": [ndarray...], "grad": bool}, ...]}`` ->
@@ -17,7 +21,7 @@ Protocol (requests and responses are ``autograder.inside.wire`` messages):
 * ``{"op": "figure", "name": str}`` -> ``{"figure": F|None, "error": str|None}`` with
   ``F = {"axes": [{"title", "xlabel", "ylabel", "legend": [str...]|None,
   "lines": [{"label": str, "x": ndarray, "y": ndarray}]}]}``.
-* ``{"op": "exit"}`` -> no reply.
+* ``{"op": "exit"}`` -> no reply; any other op -> ``{"error": str}``.
 """
 from __future__ import annotations
 
