@@ -12,7 +12,7 @@ from autograder.judge.subject import SandboxFunctions
 from autograder.sandbox.inprocess import InProcessSandbox
 from student_sources import CORRECT, PLOTS, define
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 
 
 def grade(sources: list[str], grade_id: str, max_examples: int = MAX_EXAMPLES) -> PartResult:
@@ -146,7 +146,7 @@ WRONG = {
 @pytest.mark.parametrize("case", sorted(WRONG))
 def test_each_classic_mistake_loses_points(case):
     function, args, body = WRONG[case]
-    result = grade([CORRECT, define(function, args, body)], f"{function}_hidden", max_examples=20)
+    result = grade([CORRECT, define(function, args, body)], f"{function}_hidden", max_examples=15)
     assert result.score < POINTS[f"{function}_hidden"]
     failed = [c for c in result.checks if not c.passed]
     assert failed and all(c.message for c in failed)
