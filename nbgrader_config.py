@@ -23,3 +23,19 @@ c.Exchange.root = os.environ.get("AUTOGRADER_EXCHANGE", str(ROOT / "exchange"))
 # Kernels started by nbgrader inherit this environment: the hidden test cells of the source
 # notebook run `from autograder.inkernel import grade_part`, so the course root must be importable.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+
+# Autograde with the trusted grader: student cells run in a bubblewrap sandbox, test cells are
+# judged in nbgrader's own process (autograder/nbgrader_ext/preprocessor.py). Its limits are
+# traits of SandboxedGrading, e.g. c.SandboxedGrading.memory_mb = 4096. Set
+# AUTOGRADER_GRADER=plain to keep nbgrader's own Execute step (the unsandboxed baseline that
+# bench/grading.py compares against): hidden cells then run inside the student's kernel.
+if os.environ.get("AUTOGRADER_GRADER", "sandboxed") != "plain":
+    c.Autograde.autograde_preprocessors = [
+        "autograder.nbgrader_ext.preprocessor.SandboxedGrading",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]

@@ -10,7 +10,8 @@ import torch
 
 from autograder.sandbox import bwrap
 from autograder.sandbox.base import SandboxFault
-from autograder.sandbox.bwrap import BwrapSandbox, SandboxUnavailable, _describe_exit
+from autograder.sandbox.bwrap import BwrapSandbox, SandboxUnavailable
+from autograder.sandbox.process import _describe_exit
 from autograder.sandbox.limits import Limits
 
 needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available(), reason="bubblewrap cannot run here")

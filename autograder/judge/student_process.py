@@ -13,9 +13,8 @@ from autograder.sandbox.base import CellRun, Sandbox, SandboxFault
 
 
 class StudentProcess(Sandbox):
-    def __init__(self, factory: Callable[[], Sandbox], cell_timeout: float | None = None):
+    def __init__(self, factory: Callable[[], Sandbox]):
         self._factory = factory
-        self._cell_timeout = cell_timeout
         self._sandbox: Sandbox | None = None
         self._replay: list[str] = []
         self.restarts = 0
@@ -27,7 +26,7 @@ class StudentProcess(Sandbox):
         runs = []
         for source in sources:
             try:
-                run = self.run_cell(source, self._cell_timeout)
+                run = self.run_cell(source)
             except SandboxFault as fault:
                 run = CellRun(status="error", error=fault.reason)
             else:
@@ -41,7 +40,7 @@ class StudentProcess(Sandbox):
             if self._replay:
                 self.restarts += 1
                 for source in self._replay:
-                    self._sandbox.run_cell(source, self._cell_timeout)
+                    self._sandbox.run_cell(source)
         return self._sandbox
 
     def request(self, message: dict, timeout: float | None = None) -> dict:

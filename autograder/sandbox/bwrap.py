@@ -36,7 +36,6 @@ from autograder.sandbox.limits import Limits
 from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
 from autograder.sandbox.pipe import wait_readable
 from autograder.sandbox.process import SERVER_ARGS, Launch, ProcessSandbox, server_environment
-from autograder.sandbox.process import _describe_exit  # noqa: F401  (re-exported: tests import it from here)
 
 UID_BASE = 1_000_000_000
 INSTALL_HINT = (

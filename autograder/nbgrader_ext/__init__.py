@@ -1,0 +1,1 @@
+"""nbgrader integration: the autograde step that runs the trusted grader."""

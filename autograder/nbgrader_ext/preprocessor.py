@@ -1,0 +1,78 @@
+"""nbgrader's autograde step, made safe: a drop-in replacement for its ``Execute`` preprocessor.
+
+Configured in ``nbgrader_config.py``, so the gradebook, formgrader and feedback keep working:
+nbgrader's ``SaveAutoGrades`` reads each test cell's score from the ``execute_result`` this
+step writes. The student's cells run in the sandbox; the test cells never run anywhere — the
+trusted grader judges each by its grade id, and its feedback replaces the hidden test code.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nbformat import NotebookNode, v4
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Bool, Float, Integer
+
+from autograder.judge.grader import Assignment, Settings, grade_submission
+from autograder.judge.results import SubmissionResult
+from autograder.reports.feedback_text import render_part
+from autograder.reports.records import save_result
+from autograder.sandbox.factory import sandbox_factory
+from autograder.sandbox.limits import Limits, MiB
+
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
+
+
+def record_path(course_root: str | Path, assignment: str, student: str) -> Path:
+    """Where the trusted result of one submission lives: outside every student-writable folder."""
+    return Path(course_root) / "grading" / assignment / f"{student}.json"
+
+
+class SandboxedGrading(NbGraderPreprocessor):
+    sandbox = Bool(True, help="Run student code in bubblewrap. False only with --no-sandbox; "
+                              "every report then says so.").tag(config=True)
+    max_examples = Integer(50, help="Hypothesis examples per property").tag(config=True)
+    cell_timeout = Float(60.0, help="Wall-clock seconds for one student cell").tag(config=True)
+    call_timeout = Float(30.0, help="Wall-clock seconds for one batch of calls of a student function").tag(config=True)
+    cpu_seconds = Integer(900, help="CPU seconds for one submission's process, over its life").tag(config=True)
+    memory_mb = Integer(2048, help="Address-space limit of the student's process (MiB)").tag(config=True)
+    max_processes = Integer(64, help="Processes and threads the student's code may run at once").tag(config=True)
+    file_size_mb = Integer(64, help="Largest file the student's code may write (MiB)").tag(config=True)
+
+    def limits(self) -> Limits:
+        return Limits(
+            cell_seconds=self.cell_timeout, call_seconds=self.call_timeout, cpu_seconds=self.cpu_seconds,
+            memory_bytes=self.memory_mb * MiB, processes=self.max_processes, file_bytes=self.file_size_mb * MiB,
+        )
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        coursedir = CourseDirectory(config=self.config)
+        student = resources["nbgrader"]["student"]
+        assignment_id = resources["nbgrader"]["assignment"]
+        files = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment_id))
+        assignment = Assignment.load(assignment_id, Path(coursedir.root))
+        result = grade_submission(
+            student, assignment, nb,
+            sandbox_factory(self.limits(), files, isolate=self.sandbox),
+            Settings(max_examples=self.max_examples, sandboxed=self.sandbox),
+        )
+        save_result(result, record_path(coursedir.root, assignment_id, student))
+        write_outputs(nb, result)
+        return nb, resources
+
+
+def write_outputs(nb: NotebookNode, result: SubmissionResult) -> None:
+    """Put each part's feedback and score where nbgrader's SaveAutoGrades and feedback read them."""
+    parts = {part.grade_id: part for part in result.parts}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        part = parts.get(grade_id)
+        if part is None or cell.cell_type != "code":
+            continue
+        cell.source = HIDDEN_BLOCK.sub("", cell.source).rstrip() or "# Hidden tests"
+        cell.outputs = [
+            v4.new_output("stream", name="stdout", text=render_part(part)),
+            v4.new_output("execute_result", data={"text/plain": repr(float(part.score))}, execution_count=None),
+        ]
