@@ -104,7 +104,7 @@ def summary_table(summary: ClassSummary) -> str:
     """A fixed-width table: student, score/max, status, flags or reason."""
     rows = [("student", "score", "status", "flags / reason")]
     for o in summary.outcomes:
-        score = "-" if o.score is None else f"{o.score:g}/{o.max_score:g}"
+        score = "-" if o.score is None else f"{round(o.score, 2):g}/{o.max_score:g}"
         note = o.reason if o.status != "graded" else ", ".join(o.flags)
         rows.append((o.student, score, o.status, note or ""))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
