@@ -6,7 +6,6 @@ with exit status 1; anything else is a grader bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
 from pathlib import Path
@@ -69,13 +68,13 @@ def cmd_demo(args) -> None:
 
 
 def cmd_grade_notebook(args) -> None:
+    from autograder.judge.grader import grade_notebook_file  # loads torch: only here
+    from autograder.reports.gradescope import dump_json, to_gradescope
+
     if not args.path.is_file():
         raise AutograderError(f"no notebook at {args.path}")
-    grader = importlib.import_module("autograder.judge.grader")  # loads torch: only here
-    if not hasattr(grader, "grade_notebook_file"):
-        raise AutograderError("grade-notebook needs autograder.judge.grader.grade_notebook_file, "
-                              "which this checkout does not have yet")
-    print(render_submission(grader.grade_notebook_file(args.path, args.assignment)))
+    result = grade_notebook_file(args.path, args.assignment, isolate=not args.no_sandbox)
+    print(dump_json(to_gradescope(result)))
 
 
 def cmd_report(args) -> None:
@@ -122,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", cmd_demo, "grade a made-up class of students end to end", assignment=False)
     p.add_argument("--no-sandbox", action="store_true", help="as for grade")
     p = command("grade-notebook", cmd_grade_notebook,
-                "grade one notebook file without a course (prints the feedback)", assignment=False)
+                "grade one notebook without a course; prints Gradescope's results.json", assignment=False)
     p.add_argument("path", type=Path, metavar="PATH")
     p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT)
+    p.add_argument("--no-sandbox", action="store_true", help="as for grade")
     p = command("report", cmd_report, "write the staff HTML report of a graded assignment")
     p.add_argument("--out", type=Path, default=None,
                    help="HTML path (default: reports/ASSIGNMENT.html)")

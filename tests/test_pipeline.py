@@ -50,9 +50,11 @@ def test_config_is_loaded_from_the_course_root(course):
     assert course.api().coursedir.root == str(course.root)
 
 
-def test_record_path_matches_the_grading_preprocessor(course):
-    preprocessor = pytest.importorskip("autograder.nbgrader_ext.preprocessor")
-    assert course.record("ada", A) == preprocessor.record_path(course.root, A, "ada")
+def test_records_live_outside_student_visible_folders(course):
+    record = course.record("ada", A)
+    assert record.parent == course.root / "grading" / A
+    assert not record.is_relative_to(course.root / "submitted")
+    assert not record.is_relative_to(course.root / "autograded")
 
 
 @pytest.mark.slow

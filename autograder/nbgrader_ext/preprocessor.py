@@ -18,16 +18,11 @@ from traitlets import Bool, Float, Integer
 from autograder.judge.grader import Assignment, Settings, grade_submission
 from autograder.judge.results import SubmissionResult
 from autograder.reports.feedback_text import render_part
-from autograder.reports.records import save_result
+from autograder.reports.records import record_path, save_result
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits, MiB
 
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
-
-
-def record_path(course_root: str | Path, assignment: str, student: str) -> Path:
-    """Where the trusted result of one submission lives: outside every student-writable folder."""
-    return Path(course_root) / "grading" / assignment / f"{student}.json"
 
 
 class SandboxedGrading(NbGraderPreprocessor):

@@ -21,6 +21,7 @@ from traitlets.config import Config
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from autograder.errors import AuthoringError
+from autograder.reports import records
 
 CONFIG_FILE = "nbgrader_config.py"
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Interrupt))\b:?(.*)$")
@@ -57,11 +58,8 @@ class CourseRoot:
         return self.root / "feedback" / student / assignment
 
     def record(self, student: str, assignment: str) -> Path:
-        """The trusted record of one submission, outside every folder student code can see.
-
-        Must equal ``autograder.nbgrader_ext.preprocessor.record_path`` (a test checks it).
-        """
-        return self.root / "grading" / assignment / f"{student}.json"
+        """The trusted record of one submission, outside every folder student code can see."""
+        return records.record_path(self.root, assignment, student)
 
     def recorded_students(self, assignment: str) -> list[str]:
         folder = self.root / "grading" / assignment

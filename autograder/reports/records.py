@@ -88,6 +88,11 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def record_path(course_root: str | Path, assignment: str, student: str) -> Path:
+    """Where the trusted record of one submission lives: outside every folder student code sees."""
+    return Path(course_root) / "grading" / assignment / f"{student}.json"
+
+
 def save_result(result: SubmissionResult, path: str | Path) -> Path:
     """Write the record atomically (temp file then rename) so a crash never leaves half a file."""
     path = Path(path)

@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.errors import AutograderError
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
 from autograder.sandbox.pipe import wait_readable
@@ -46,7 +47,7 @@ _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(AutograderError):
     """This machine cannot run the sandbox; the message says what to install or enable."""
 
 
