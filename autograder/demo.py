@@ -24,6 +24,8 @@ from autograder.pipeline.records_io import load_class, write_class_report
 
 ASSIGNMENT = "loss_functions"
 MARKER = "demo-output/DEMO"
+# Shorter than the course defaults so the whole class grades in a few minutes on a laptop.
+DEMO_LIMITS = {"max_examples": 25, "cell_timeout": 20.0, "call_timeout": 5.0}
 STATE = ("submitted", "autograded", "feedback", "grading", "reports", "demo-output")
 
 
@@ -39,7 +41,7 @@ def run_demo(course: CourseRoot, sandbox: bool = True, progress: bool = True,
     for student in tqdm(students, desc="students submit", unit="student", disable=not progress):
         submit_demo_student(course, student, notebook)
     collect(course, ASSIGNMENT)
-    summary = grade_class(course, ASSIGNMENT, sandbox=sandbox, progress=progress)
+    summary = grade_class(course, ASSIGNMENT, sandbox=sandbox, progress=progress, limits=DEMO_LIMITS)
     feedback = generate_feedback(course, ASSIGNMENT)
     grades = export_grades(course, ASSIGNMENT, course.root / "grades.csv")
     report = write_class_report(course, ASSIGNMENT) if load_class(course, ASSIGNMENT) else None

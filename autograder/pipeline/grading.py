@@ -44,8 +44,11 @@ class ClassSummary:
 
 
 def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
-                sandbox: bool = True, progress: bool = True) -> ClassSummary:
-    """Autograde ``students`` (default: everyone in ``submitted/``) and summarise."""
+                sandbox: bool = True, progress: bool = True, limits: dict | None = None) -> ClassSummary:
+    """Autograde ``students`` (default: everyone in ``submitted/``) and summarise.
+
+    ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
+    """
     submitted = course.submitted_students(assignment)
     missing = sorted(set(students or ()) - set(submitted))
     if missing:
@@ -57,7 +60,7 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         raise AuthoringError(
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
             f"run `python -m autograder collect {assignment}` (or zip-collect) first")
-    api = course.api(_sandbox_config(sandbox))
+    api = course.api(_grading_config(sandbox, limits or {}))
     outcomes = []
     bar = tqdm(todo, desc=f"grading {assignment}", unit="student", disable=not progress)
     for student in bar:
@@ -92,10 +95,12 @@ def _outcome_from_gradebook(course: CourseRoot, assignment: str, student: str) -
         return Outcome(student, "graded", sub.score, sub.max_score, flags)
 
 
-def _sandbox_config(sandbox: bool) -> Config:
+def _grading_config(sandbox: bool, limits: dict) -> Config:
     cfg = Config()
+    section, trait = SANDBOX_TRAIT
+    for name, value in limits.items():
+        cfg[section][name] = value
     if not sandbox:
-        section, trait = SANDBOX_TRAIT
         cfg[section][trait] = False
     return cfg
 
