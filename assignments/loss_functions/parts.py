@@ -100,9 +100,10 @@ PARTS: dict[str, Part] = {
                                             ("y_true", "values"), ((_OUTLIER_Y, _t(10.0, 20.0)),)),
     "outlier_sweep_hidden": _hidden("outlier_sweep", hidden.OUTLIER_SWEEP),
     "plot_surface_test": PlotPart("plot: the MSE surface", "fig_surface", (
-        _curve("MSE", _SURFACE_WS, ref.mse_surface(_SURFACE_X, _SURFACE_Y, _SURFACE_WS)),)),
+        _curve("MSE", _SURFACE_WS, ref.mse_surface(_SURFACE_X, _SURFACE_Y, _SURFACE_WS)),), plots="mse_surface"),
     "plot_bce_test": PlotPart("plot: BCE for y = 0 and y = 1", "fig_bce", (
-        _curve("y = 0", _BCE_P, _BCE_LOSSES[0]), _curve("y = 1", _BCE_P, _BCE_LOSSES[1]))),
+        _curve("y = 0", _BCE_P, _BCE_LOSSES[0]), _curve("y = 1", _BCE_P, _BCE_LOSSES[1])), plots="bce_curve"),
     "plot_outlier_test": PlotPart("plot: MSE vs MAE under one outlier", "fig_outlier", (
-        _curve("MSE", _OUTLIER_VALUES, _OUTLIER_LOSSES[0]), _curve("MAE", _OUTLIER_VALUES, _OUTLIER_LOSSES[1]))),
+        _curve("MSE", _OUTLIER_VALUES, _OUTLIER_LOSSES[0]), _curve("MAE", _OUTLIER_VALUES, _OUTLIER_LOSSES[1])),
+        plots="outlier_sweep"),
 }

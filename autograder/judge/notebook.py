@@ -7,6 +7,7 @@ flag for the TA.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import nbformat
@@ -71,8 +72,10 @@ def instructor_cells(source: NotebookNode) -> tuple[InstructorCell, ...]:
 def read_notebook(path) -> NotebookNode:
     """Read and validate a notebook; any problem is raised as ValueError with the reason."""
     try:
-        notebook = nbformat.read(str(path), as_version=4)
-        nbformat.validate(notebook)
+        with warnings.catch_warnings():  # e.g. missing cell ids: harmless, and not the student's doing
+            warnings.simplefilter("ignore")
+            notebook = nbformat.read(str(path), as_version=4)
+            nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises many types; the reason is what matters
         raise ValueError(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from None
     return notebook

@@ -92,12 +92,13 @@ class PlotPart:
     title: str
     figure: str
     curves: tuple[Curve, ...]
+    plots: str = ""  # the student function whose curve the figure shows (for tags and reports)
     curve_weight: float = 2.0
     label_weight: float = 0.5
 
     @property
     def functions(self) -> tuple[str, ...]:
-        return (self.figure,)
+        return (self.plots, self.figure) if self.plots else (self.figure,)
 
     def grade(self, functions: FunctionSource, *, max_score: float, max_examples: int,
               grade_id: str = "") -> PartResult:

@@ -16,6 +16,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
 from autograder.judge.grader import Assignment, Settings, grade_submission
+from autograder.judge.notebook import read_notebook
 from autograder.judge.results import SubmissionResult
 from autograder.reports.feedback_text import render_part
 from autograder.reports.records import record_path, save_result
@@ -48,8 +49,11 @@ class SandboxedGrading(NbGraderPreprocessor):
         assignment_id = resources["nbgrader"]["assignment"]
         files = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment_id))
         assignment = Assignment.load(assignment_id, Path(coursedir.root))
+        # Grade what the student submitted, not nbgrader's sanitized copy: OverwriteCells has
+        # already restored deleted test cells there, which would hide them from the TA's flags.
+        submitted = read_notebook(files / f"{resources['nbgrader']['notebook']}.ipynb")
         result = grade_submission(
-            student, assignment, nb,
+            student, assignment, submitted,
             sandbox_factory(self.limits(), files, isolate=self.sandbox),
             Settings(max_examples=self.max_examples, sandboxed=self.sandbox),
         )

@@ -38,7 +38,7 @@ def _block(label: str, value: str, width: int) -> list[str]:
 
 
 def _your_label(part: PartResult) -> str:
-    name = " / ".join(part.functions) if part.functions else "code"
+    name = part.functions[-1] if part.functions else "code"  # a plot part lists its figure last
     return f"Your {name} gave:"
 
 
