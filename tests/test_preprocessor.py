@@ -101,3 +101,20 @@ def test_record_path_is_outside_every_student_writable_folder(tmp_path):
     assert path == tmp_path / "grading" / "loss_functions" / "ana.json"
     relative = path.relative_to(tmp_path).parts
     assert not {"submitted", "autograded", "feedback", "release", "source", "exchange"} & set(relative)
+
+
+def test_curve_images_reach_nbgraders_feedback_and_do_not_change_the_score():
+    from autograder.judge.results import CheckResult
+
+    notebook = read_notebook(SOURCE)
+    png = b"\x89PNG\r\n\x1a\n fake image bytes"
+    part = PartResult(grade_id="plot_surface_test", title="plot", functions=("mse_surface", "fig_surface"),
+                      max_score=2, score=0.5,
+                      checks=(CheckResult(name="draws the MSE curve", passed=False, image_png=png),))
+    write_outputs(notebook, SubmissionResult(student="ana", assignment="loss_functions", status="graded",
+                                             parts=(part,)))
+    cell = next(c for c in notebook.cells if grade_id(c) == "plot_surface_test")
+    kinds = [o.output_type for o in cell.outputs]
+    assert kinds == ["stream", "display_data", "execute_result"]
+    assert cell.outputs[1].data["image/png"] == "iVBORw0KGgogZmFrZSBpbWFnZSBieXRlcw=="
+    assert determine_grade(cell) == (0.5, 2.0)

@@ -7,6 +7,7 @@ trusted grader judges each by its grade id, and its feedback replaces the hidden
 """
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -71,7 +72,13 @@ def write_outputs(nb: NotebookNode, result: SubmissionResult) -> None:
         if part is None or cell.cell_type != "code":
             continue
         cell.source = HIDDEN_BLOCK.sub("", cell.source).rstrip() or "# Hidden tests"
+        images = [
+            v4.new_output("display_data", data={"image/png": base64.b64encode(check.image_png).decode("ascii"),
+                                                "text/plain": f"<your curve vs the reference: {check.name}>"})
+            for check in part.checks if check.image_png
+        ]
         cell.outputs = [
             v4.new_output("stream", name="stdout", text=render_part(part)),
+            *images,
             v4.new_output("execute_result", data={"text/plain": repr(float(part.score))}, execution_count=None),
         ]
