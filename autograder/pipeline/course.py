@@ -112,8 +112,11 @@ class CourseRoot:
         """The SQLite gradebook; use as a context manager so it is closed."""
         _put_venv_tools_on_path()
         cfg = cfg if cfg is not None else self.config()
-        coursedir = CourseDirectory(config=cfg)
-        return Gradebook(coursedir.db_url, coursedir.course_id)
+        return Gradebook(self.db_url(cfg), CourseDirectory(config=cfg).course_id)
+
+    def db_url(self, cfg: Config | None = None) -> str:
+        """The gradebook's SQLAlchemy URL (``c.CourseDirectory.db_url``)."""
+        return CourseDirectory(config=cfg if cfg is not None else self.config()).db_url
 
 
 def check(result: dict, action: str) -> str:

@@ -11,7 +11,10 @@ from nbgrader.utils import capture_log
 from autograder.errors import AuthoringError
 from autograder.pipeline import records_io
 from autograder.pipeline.course import CourseRoot, check
-from autograder.reports import feedback_text
+from autograder.reports import feedback_html, feedback_text
+
+FEEDBACK_TEXT = "feedback.txt"
+FEEDBACK_PAGE = "feedback.html"  # ours; nbgrader's page is named after the notebook
 
 
 def import_students(course: CourseRoot, roster: Path) -> list[str]:
@@ -45,20 +48,31 @@ def add_students(course: CourseRoot, students: list[dict]) -> None:
 
 
 def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
-    """nbgrader's HTML feedback, plus ``feedback.txt`` for every student with a trusted record
-    (including those whose notebook could not be graded, who get the reason)."""
+    """Write three files per student in ``feedback/<student>/<assignment>/``.
+
+    nbgrader's HTML (``<notebook>.html``, for ``release_feedback`` and formgrader), then, for
+    every student with a trusted record (including those whose notebook could not be graded,
+    who get the reason): ``feedback.txt`` and our self-contained ``feedback.html``, which puts
+    the TA's comments and manual scores from the gradebook beside the autograded parts.
+    """
     if _autograded_students(course, assignment):
         check(course.api().generate_feedback(assignment), f"generate_feedback {assignment}")
+    db_url = course.db_url()
     written = []
     for student in sorted(set(_autograded_students(course, assignment))
                           | set(course.recorded_students(assignment))):
         folder = course.feedback(student, assignment)
-        written.extend(sorted(folder.glob("*.html")))
+        written.extend(p for p in sorted(folder.glob("*.html")) if p.name != FEEDBACK_PAGE)
         record = records_io.load(course, student, assignment)
         if record is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "feedback.txt").write_text(feedback_text.render_submission(record))
-            written.append(folder / "feedback.txt")
+            (folder / FEEDBACK_TEXT).write_text(feedback_text.render_submission(record))
+            written.append(folder / FEEDBACK_TEXT)
+            written.append(feedback_html.write_feedback_page(
+                record, folder / FEEDBACK_PAGE,
+                ta_comments=feedback_html.ta_comments_from_gradebook(db_url, assignment, student),
+                manual_scores=feedback_html.manual_scores_from_gradebook(
+                    db_url, assignment, student)))
     return written
 
 

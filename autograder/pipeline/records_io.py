@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbgrader.api import MissingEntry
+
 from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
 from autograder.pipeline.course import CourseRoot
@@ -46,4 +48,23 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
             f"run `python -m autograder grade {assignment}` first")
     out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
     return html_report.write_report(results, out, assignment=assignment,
-                                    sandboxed=all(r.sandboxed for r in results))
+                                    sandboxed=all(r.sandboxed for r in results),
+                                    manual_pending=manual_pending(course, assignment))
+
+
+def manual_pending(course: CourseRoot, assignment: str) -> dict[str, list[str]]:
+    """Grade ids a TA still has to score, by student, as the gradebook has them now.
+
+    The records cannot know: they always list the manual parts, and TAs score those later in
+    formgrader. A grade is pending while nbgrader says it needs a manual grade and nobody has
+    set one (an untouched answer is auto-scored 0 by nbgrader and is not pending).
+    """
+    with course.gradebook() as gb:
+        try:
+            submissions = gb.find_assignment(assignment).submissions
+        except MissingEntry:
+            return {}
+        pending = {sub.student_id: sorted(g.name for nb in sub.notebooks for g in nb.grades
+                                          if g.needs_manual_grade and g.manual_score is None)
+                   for sub in submissions}
+    return {student: ids for student, ids in sorted(pending.items()) if ids}
