@@ -208,10 +208,11 @@ def mse(y_pred, y_true):
 '''
 
 MEMORY_BOMB_MAE = '''
+import numpy as np
 def mae(y_pred, y_true):
     blocks = []
-    while True:
-        blocks.append(bytearray(256 * 2**20))
+    while True:  # untouched pages: the address-space limit stops it at once, not after 2 GiB of writes
+        blocks.append(np.empty(256 * 2**20, dtype=np.uint8))
 '''
 
 SUICIDE_BCE = {

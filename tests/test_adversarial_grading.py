@@ -241,16 +241,19 @@ def test_a_kernel_killed_inside_bce_costs_only_bce(assignment: Assignment, how: 
     assert "the kernel died" in messages(result, "bce_public")
 
 
-def test_an_infinite_loop_at_the_top_of_a_cell_costs_nothing_else(assignment: Assignment) -> None:
-    result = grade(assignment, cheats.solution_with(cheats.TOP_LEVEL_LOOP, after="mae_solution"))
-    assert result.score == TOTAL
+@pytest.fixture(scope="module")
+def looping_cell(assignment: Assignment) -> SubmissionResult:
+    return grade(assignment, cheats.solution_with(cheats.TOP_LEVEL_LOOP, after="mae_solution"))
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE (reporting): a cell that timed out or died is not named in "
+def test_an_infinite_loop_at_the_top_of_a_cell_costs_nothing_else(looping_cell: SubmissionResult) -> None:
+    assert looping_cell.score == TOTAL
+
+
+@pytest.mark.xfail(strict=True, reason="GAP (reporting): a cell that timed out or died is not named in "
                                        "SubmissionResult; grade_submission keeps cell errors only for flags")
-def test_a_cell_that_timed_out_is_reported(assignment: Assignment) -> None:
-    result = grade(assignment, cheats.solution_with(cheats.TOP_LEVEL_LOOP, after="mae_solution"))
-    assert "timed out" in str(result_to_json(result))
+def test_a_cell_that_timed_out_is_reported(looping_cell: SubmissionResult) -> None:
+    assert "timed out" in str(result_to_json(looping_cell))
 
 
 # --- 9. processes, output, network ----------------------------------------------------------------
@@ -286,7 +289,8 @@ def test_a_network_connection_fails_and_is_flagged(assignment: Assignment) -> No
 @pytest.mark.parametrize("variant", sorted(cheats.FORBIDDEN_MSE))
 def test_a_library_loss_is_correct_but_flagged(assignment: Assignment, variant: str) -> None:
     result = grade(assignment, cheats.answer(cheats.notebook("source"), "mse_solution", cheats.FORBIDDEN_MSE[variant]))
-    assert result.score == TOTAL
+    if not variant.startswith("alias of torch._C"):  # the raw op takes no keywords: only the flag matters
+        assert result.score == TOTAL
     details = [f.detail for f in result.flags if f.kind == "forbidden-call"]
     assert any("mse" in d for d in details), result.flags
     if variant in ("F.mse_loss", "nn.MSELoss"):
@@ -343,8 +347,7 @@ def _autograde(root: Path, student: str, nb, *, plain: bool) -> float:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission("loss_functions", student)
-        return round(sum(grade.score for grade in submission.grades
-                         if grade.cell.name not in ("written_bowl", "written_outlier_rl")), 6)
+        return round(submission.code_score, 6)
 
 
 def test_the_entry_points_and_plain_nbgrader_agree(assignment: Assignment, tmp_path: Path) -> None:
