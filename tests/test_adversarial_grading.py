@@ -307,14 +307,23 @@ NBFORMAT3 = ('{"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "wo
     ("{ this is not json", "JSON"),
     ('{"metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "cells"),
     ("", "JSON"),
-    (NBFORMAT3, "nbformat"),
-], ids=["bad-json", "no-cells", "empty", "nbformat3"])
+], ids=["bad-json", "no-cells", "empty"])
 def test_a_malformed_notebook_is_ungradable_with_a_reason(tmp_path: Path, text: str, reason: str) -> None:
     path = tmp_path / "mallory.ipynb"
     path.write_text(text)
     result = grade_notebook_file(path, "loss_functions", limits=FAST, settings=SETTINGS)
     assert result.status == "ungradable" and result.parts == ()
     assert reason in (result.reason or ""), result.reason
+
+
+def test_an_nbformat_3_notebook_is_upgraded_and_every_answer_flagged_missing(tmp_path: Path) -> None:
+    """As nbgrader does (see test_notebook_plan): not ungradable, but never a silent zero."""
+    path = tmp_path / "mallory.ipynb"
+    path.write_text(NBFORMAT3)
+    result = grade_notebook_file(path, "loss_functions", limits=FAST, settings=SETTINGS)
+    assert result.status == "graded" and result.score == 0.0
+    missing = [f.detail for f in result.flags if f.kind == "missing-cell"]
+    assert sum("mse_solution" in d for d in missing) == 1 and len(missing) >= 9
 
 
 # --- 12. determinism --------------------------------------------------------------------------------

@@ -74,11 +74,7 @@ def read_notebook(path) -> NotebookNode:
     try:
         with warnings.catch_warnings():  # e.g. missing cell ids: harmless, and not the student's doing
             warnings.simplefilter("ignore")
-            notebook = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
-            if notebook.get("nbformat", 0) < 4:  # cannot come from this course's release: say so, not a zero
-                raise ValueError(f"nbformat {notebook.get('nbformat')} is older than Jupyter 4: "
-                                 "open it in a current Jupyter and save it again")
-            notebook = nbformat.convert(notebook, 4)
+            notebook = nbformat.read(str(path), as_version=4)
             nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises many types; the reason is what matters
         raise ValueError(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from None
