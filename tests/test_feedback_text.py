@@ -78,3 +78,13 @@ def test_hostile_text_is_kept_verbatim_for_escaping_later():
     # Plain text has no markup to escape; HTML writers escape it (see test_html_report).
     text = render_submission(by_student("frank"))
     assert HOSTILE in text
+
+
+def test_cells_that_failed_are_named_before_the_parts():
+    from autograder.judge.results import SubmissionResult
+
+    result = SubmissionResult(student="ana", assignment="loss_functions", status="graded",
+                              cell_errors=("your answer in 'mse_solution': NameError: name 'torhc' is not defined",))
+    text = render_submission(result)
+    assert "Cells of your notebook that failed when it ran:" in text
+    assert "your answer in 'mse_solution': NameError: name 'torhc' is not defined" in text

@@ -43,3 +43,12 @@ def test_nan_score_is_refused(tmp_path):
     broken = replace(alice, parts=(replace(alice.parts[0], score=float("nan")),))
     with pytest.raises(ValueError):
         save_result(broken, tmp_path / "results.json")
+
+
+def test_cell_errors_round_trip():
+    from autograder.judge.results import SubmissionResult
+    from autograder.reports.records import result_from_json, result_to_json
+
+    result = SubmissionResult(student="ana", assignment="loss_functions", status="graded",
+                              cell_errors=("your own cell after 'setup': timed out after 20 s",))
+    assert result_from_json(result_to_json(result)) == result

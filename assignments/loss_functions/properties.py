@@ -39,6 +39,19 @@ def scalar_check(subject: Subject, args: tuple) -> None:
     expect_dtype(got, args[0].dtype, reply, what=f"the result of `{subject.name}`")
 
 
+def only_if_correct(value: Check, rule: Check) -> Check:
+    """A structural rule (shape, dtype, inputs untouched) earns credit only beside a right value
+    on the same input: otherwise ``return torch.tensor(0.)`` would collect it for doing nothing."""
+    def check(subject: Subject, args: tuple) -> None:
+        try:
+            value(subject, args)
+        except Mismatch as failure:
+            raise Mismatch("This rule counts only where the result is right, and here it is not: "
+                           + failure.message, failure.expected, failure.got, failure.reply) from None
+        rule(subject, args)
+    return check
+
+
 def unchanged_check(arg_names: tuple[str, ...]) -> Check:
     def check(subject: Subject, args: tuple) -> None:
         expect_inputs_unchanged(call(subject, args), args, arg_names, name=subject.name)
@@ -71,13 +84,16 @@ def loss_properties(name: str, reference: Callable, rule: str, arg_names: tuple[
                     grad_where: Callable | None = None, scale: Callable | None = None) -> list[Property]:
     """The rules every reduced loss obeys, for one function."""
     a, b = (f"`{n}`" for n in arg_names)
+    right = value_check(reference, rule, scale)
     return [
         Property(f"`{name}` returns {rule} for any shape (0-d to 4-d), float32 or float64, values from "
-                 "1e-6 to 1e4", name, values, arg_names, value_check(reference, rule, scale), weight=3),
-        Property(f"`{name}` returns a 0-d tensor of the inputs' dtype", name, values, arg_names, scalar_check),
+                 "1e-6 to 1e4", name, values, arg_names, right, weight=3),
+        Property(f"`{name}` returns a 0-d tensor of the inputs' dtype", name, values, arg_names,
+                 only_if_correct(right, scalar_check)),
         Property(f"autograd gradients of `{name}` with respect to {a} and {b} match the true loss's",
                  name, grad_values, arg_names, gradient_check(reference, arg_names, grad_where)),
-        Property(f"`{name}` leaves {a} and {b} unchanged", name, values, arg_names, unchanged_check(arg_names)),
+        Property(f"`{name}` leaves {a} and {b} unchanged", name, values, arg_names,
+                 only_if_correct(right, unchanged_check(arg_names))),
     ]
 
 
@@ -150,18 +166,24 @@ _CURVE_ARGS = _CURVE_SPEC.flatmap(lambda s: st.tuples(ts.probabilities(*s, inclu
 _CURVE_EDGES = _CURVE_SPEC.flatmap(lambda s: st.tuples(ts.edge_probabilities(*s)))
 _OUTLIER_ARGS = _vectors(0, 1)
 
+_SURFACE_RIGHT = sweep_value_check(ref.mse_surface, _SURFACE, (0,), "mse(w * x, y) for each w in ws", _surface_scale)
+_CURVE_RIGHT = sweep_value_check(ref.bce_curve, _CURVE, (0, 1), "-log(1 - p) and -log(p) for every p", _log_scale)
+_OUTLIER_RIGHT = sweep_value_check(ref.outlier_sweep, _OUTLIER, (0, 1), "the MSE and MAE with y_pred[-1] = v")
+
 MSE_SURFACE = [
     Property("`mse_surface` returns one loss per weight: a 1-D tensor of length len(ws)", "mse_surface",
-             _SURFACE_ARGS, ("x", "y", "ws"), sweep_shape_check(ref.mse_surface, _SURFACE, ": one MSE per w in ws")),
+             _SURFACE_ARGS, ("x", "y", "ws"), only_if_correct(_SURFACE_RIGHT, sweep_shape_check(
+                 ref.mse_surface, _SURFACE, ": one MSE per w in ws"))),
     Property("each element of `mse_surface` is the MSE of the model w·x against y, for its w", "mse_surface",
              _SURFACE_ARGS, ("x", "y", "ws"),
-             sweep_value_check(ref.mse_surface, _SURFACE, (0,), "mse(w * x, y) for each w in ws", _surface_scale), weight=3),
+             _SURFACE_RIGHT, weight=3),
     Property("`mse_surface` leaves x, y and ws unchanged", "mse_surface", _SURFACE_ARGS, ("x", "y", "ws"),
-             unchanged_check(("x", "y", "ws"))),
+             only_if_correct(_SURFACE_RIGHT, unchanged_check(("x", "y", "ws")))),
 ]
 BCE_CURVE = [
     Property("`bce_curve` returns a tuple of two tensors, each the shape of p", "bce_curve", _CURVE_ARGS, ("p",),
-             sweep_shape_check(ref.bce_curve, _CURVE, ": one unreduced loss per probability, no mean")),
+             only_if_correct(_CURVE_RIGHT, sweep_shape_check(ref.bce_curve, _CURVE,
+                                                             ": one unreduced loss per probability, no mean"))),
     Property("the first curve of `bce_curve` is -log(1 - p), the loss when y = 0", "bce_curve",
              _CURVE_ARGS, ("p",), sweep_value_check(ref.bce_curve, _CURVE, (0,), "-log(1 - p) for every p", _log_scale), weight=1.5),
     Property("the second curve of `bce_curve` is -log(p), the loss when y = 1", "bce_curve", _CURVE_ARGS, ("p",),
@@ -172,7 +194,7 @@ BCE_CURVE = [
 OUTLIER_SWEEP = [
     Property("`outlier_sweep` returns (mse_values, mae_values), each a 1-D tensor of length len(values)",
              "outlier_sweep", _OUTLIER_ARGS, ("y_true", "values"),
-             sweep_shape_check(ref.outlier_sweep, _OUTLIER, ": one loss per value")),
+             only_if_correct(_OUTLIER_RIGHT, sweep_shape_check(ref.outlier_sweep, _OUTLIER, ": one loss per value"))),
     Property("mse_values[i] is the MSE when the last prediction is values[i] and the rest equal y_true",
              "outlier_sweep", _OUTLIER_ARGS, ("y_true", "values"),
              sweep_value_check(ref.outlier_sweep, _OUTLIER, (0,), "mse(y_pred, y_true) with y_pred[-1] = v"), weight=2),
@@ -180,5 +202,6 @@ OUTLIER_SWEEP = [
              "outlier_sweep", _OUTLIER_ARGS, ("y_true", "values"),
              sweep_value_check(ref.outlier_sweep, _OUTLIER, (1,), "mae(y_pred, y_true) with y_pred[-1] = v"), weight=2),
     Property("`outlier_sweep` leaves y_true and values unchanged (copy y_true before setting the outlier)",
-             "outlier_sweep", _OUTLIER_ARGS, ("y_true", "values"), unchanged_check(("y_true", "values"))),
+             "outlier_sweep", _OUTLIER_ARGS, ("y_true", "values"),
+             only_if_correct(_OUTLIER_RIGHT, unchanged_check(("y_true", "values")))),
 ]

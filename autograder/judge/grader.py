@@ -79,6 +79,7 @@ def grade_submission(
     finally:
         process.close()
     errors = [run.error for run in runs if run.error]
+    cell_errors = tuple(f"{label}: {_last_line(run.error)}" for label, run in zip(plan.labels, runs) if run.error)
     flags = list(plan.flags)
     flags += integrity.forbidden_uses(plan.student_cells, assignment.functions)
     flags += integrity.tamper_signs(plan.student_cells)
@@ -95,7 +96,13 @@ def grade_submission(
         flags=tuple(flags),
         sandboxed=settings.sandboxed,
         manual_parts=tuple(c.grade_id for c in plan.manual),
+        cell_errors=cell_errors,
     )
+
+
+def _last_line(error: str) -> str:
+    lines = error.strip().splitlines()
+    return lines[-1] if lines else error
 
 
 def _grade_part(assignment: Assignment, test: InstructorCell, functions, settings: Settings) -> PartResult:

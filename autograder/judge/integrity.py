@@ -52,18 +52,29 @@ def forbidden_uses(sources: Iterable[str], graded_functions: Iterable[str]) -> l
         tree = _parse(source)
         if tree is None:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name in graded:
-                used = sorted({
-                    n.attr if isinstance(n, ast.Attribute) else n.id
-                    for n in ast.walk(node)
-                    if (isinstance(n, ast.Attribute) and n.attr in FORBIDDEN_NAMES)
-                    or (isinstance(n, ast.Name) and n.id in FORBIDDEN_NAMES)
-                })
-                if used:
-                    flags.append(Flag("forbidden-call", f"{node.name}() uses {', '.join(used)} "
-                                                        "(the assignment asks for it by hand)"))
+        for name, body in _graded_definitions(tree, graded):
+            used = sorted({
+                n.attr if isinstance(n, ast.Attribute) else n.id
+                for n in ast.walk(body)
+                if (isinstance(n, ast.Attribute) and n.attr in FORBIDDEN_NAMES)
+                or (isinstance(n, ast.Name) and n.id in FORBIDDEN_NAMES)
+            })
+            if used:
+                flags.append(Flag("forbidden-call", f"{name}() uses {', '.join(used)} "
+                                                    "(the assignment asks for it by hand)"))
     return flags
+
+
+def _graded_definitions(tree: ast.AST, graded: set[str]):
+    """``def mse(...)`` and also ``mse = <expression>`` (an alias or a lambda) for graded names."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in graded:
+            yield node.name, node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in graded:
+                    yield target.id, node.value
 
 
 def tamper_signs(sources: Iterable[str]) -> list[Flag]:

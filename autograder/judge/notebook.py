@@ -32,6 +32,7 @@ class Plan:
     """What to run in the sandbox (in order) and what the trusted grader judges afterwards."""
 
     cells: tuple[str, ...]
+    labels: tuple[str, ...]  # one per cell, naming it for the student ("your answer in 'mse_solution'")
     tests: tuple[InstructorCell, ...]
     manual: tuple[InstructorCell, ...]
     student_cells: tuple[str, ...]  # sources the student wrote, for static checks
@@ -109,6 +110,12 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
         extras.setdefault(anchor, []).append(cell.source)
 
     cells: list[str] = list(extras.get(None, []))
+    labels: list[str] = ["your own cell at the top"] * len(cells)
+
+    def emit(sources: list[str], label: str) -> None:
+        cells.extend(sources)
+        labels.extend([label] * len(sources))
+
     for item in instructor:
         if item.cell_type != "code":
             continue
@@ -117,14 +124,15 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
                                               + ("the student's answer is missing" if item.kind == SOLUTION
                                                  else "it was restored from the instructor's notebook")))
         if item.kind == LOCKED:
-            cells.append(item.source)
+            emit([item.source], f"the read-only cell '{item.grade_id}'")
         elif item.kind == SOLUTION:
-            cells.extend(answers.get(item.grade_id, [])[:1])
-        cells.extend(extras.get(item.grade_id, []))
+            emit(answers.get(item.grade_id, [])[:1], f"your answer in '{item.grade_id}'")
+        emit(extras.get(item.grade_id, []), f"your own cell after '{item.grade_id}'")
     student = [src for sources in answers.values() for src in sources[:1]]
     student += [src for sources in extras.values() for src in sources]
     return Plan(
         cells=tuple(cells),
+        labels=tuple(labels),
         tests=tuple(c for c in instructor if c.kind == TEST),
         manual=tuple(c for c in instructor if c.kind == MANUAL),
         student_cells=tuple(student),

@@ -62,6 +62,7 @@ class SubmissionResult:
     flags: tuple[Flag, ...] = ()
     sandboxed: bool = True
     manual_parts: tuple[str, ...] = field(default_factory=tuple)  # grade ids TAs still grade
+    cell_errors: tuple[str, ...] = ()  # cells of the notebook that raised, hung or died, for the student
 
     @property
     def score(self) -> float:

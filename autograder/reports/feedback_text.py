@@ -83,6 +83,14 @@ def manual_note(result: SubmissionResult) -> str:
             + ", ".join(result.manual_parts) + "\n")
 
 
+def cell_errors_note(result: SubmissionResult) -> str:
+    """Cells that failed while your notebook ran: what they define may be missing below."""
+    if not result.cell_errors:
+        return ""
+    return "Cells of your notebook that failed when it ran:\n" + "".join(
+        f"  - {clean(error)}\n" for error in result.cell_errors)
+
+
 def summary_line(result: SubmissionResult) -> str:
     if result.status != "graded":
         return f"Your submission could not be graded: {clean(result.reason or 'unknown reason')}\n"
@@ -92,7 +100,7 @@ def summary_line(result: SubmissionResult) -> str:
 def render_submission(result: SubmissionResult) -> str:
     """Whole-notebook feedback: header, total, every part, then what a TA still grades."""
     head = f"Feedback for {clean(result.student)} on {result.assignment}\n"
-    blocks = [head + summary_line(result)] + [render_part(p) for p in result.parts]
+    blocks = [head + summary_line(result) + cell_errors_note(result)] + [render_part(p) for p in result.parts]
     note = manual_note(result)
     if note:
         blocks.append(note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from autograder.judge.results import PartResult, SubmissionResult
-from autograder.reports.feedback_text import manual_note, render_part, summary_line
+from autograder.reports.feedback_text import cell_errors_note, manual_note, render_part, summary_line
 from autograder.reports.records import dumps
 
 
@@ -23,7 +23,7 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
     """An ungradable submission scores 0 and its ``output`` says why; its parts (if any) still
     appear so the student sees what was reached."""
     score = result.score if result.status == "graded" else 0.0
-    return {"score": score, "output": summary_line(result) + manual_note(result),
+    return {"score": score, "output": summary_line(result) + cell_errors_note(result) + manual_note(result),
             "tests": [_test(p) for p in result.parts]}
 
 

@@ -67,7 +67,8 @@ def result_to_json(result: SubmissionResult) -> dict[str, Any]:
             "assignment": result.assignment, "status": result.status,
             "parts": [_part_to_json(p) for p in result.parts], "reason": result.reason,
             "flags": [{"kind": f.kind, "detail": f.detail} for f in result.flags],
-            "sandboxed": result.sandboxed, "manual_parts": list(result.manual_parts)}
+            "sandboxed": result.sandboxed, "manual_parts": list(result.manual_parts),
+            "cell_errors": list(result.cell_errors)}
 
 
 def result_from_json(data: dict[str, Any]) -> SubmissionResult:
@@ -80,7 +81,8 @@ def result_from_json(data: dict[str, Any]) -> SubmissionResult:
         student=data["student"], assignment=data["assignment"], status=data["status"],
         parts=tuple(_part_from_json(p) for p in data["parts"]), reason=data["reason"],
         flags=tuple(Flag(kind=f["kind"], detail=f["detail"]) for f in data["flags"]),
-        sandboxed=data["sandboxed"], manual_parts=tuple(data["manual_parts"]))
+        sandboxed=data["sandboxed"], manual_parts=tuple(data["manual_parts"]),
+        cell_errors=tuple(data.get("cell_errors", ())))
 
 
 def dumps(data: Any) -> str:
