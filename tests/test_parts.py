@@ -200,6 +200,24 @@ def test_wrong_curve_comes_with_a_comparison_image():
     assert curve.image_png == second.checks[0].image_png
 
 
+@pytest.mark.parametrize("grade_id, wrong", [
+    ("mse_surface_hidden", define("mse_surface", "x, y, ws", "return torch.stack([((w + x - y) ** 2).mean() for w in ws])")),
+    ("bce_curve_hidden", define("bce_curve", "p", "return -torch.log(p), -torch.log(1 - p)")),
+    ("outlier_sweep_hidden", define("outlier_sweep", "y_true, values", """out = []
+for v in values:
+    y_pred = y_true.clone()
+    y_pred[0] = v
+    out.append(y_pred)
+return (torch.stack([((p - y_true) ** 2).mean() for p in out]),
+        torch.stack([(p - y_true).abs().mean() for p in out]))""")),
+])
+def test_a_wrong_sweep_shows_its_curve_against_the_reference(correct_results, grade_id, wrong):
+    result = grade([CORRECT, wrong], grade_id, max_examples=10)
+    images = [c.image_png for c in result.checks if c.image_png]
+    assert len(images) == 1 and images[0].startswith(b"\x89PNG")
+    assert not any(c.image_png for c in correct_results[grade_id].checks)
+
+
 def test_two_curve_plot_needs_both_curves_and_a_legend():
     cell = ("p = torch.linspace(0.01, 0.99, 100)\nfig_bce, ax = plt.subplots()\n"
             "ax.plot(p, bce_curve(p)[0])\nax.set_xlabel('p'); ax.set_ylabel('loss'); ax.set_title('BCE')\n")

@@ -15,7 +15,7 @@ from assignments.loss_functions import properties as hidden
 from assignments.loss_functions import references as ref
 from assignments.loss_functions.mistakes import DIAGNOSERS
 from autograder.judge.checks import show
-from autograder.judge.parts import Curve, ExamplePart, FunctionPart, Part, PlotPart
+from autograder.judge.parts import Curve, ExamplePart, FunctionPart, Part, PlotPart, SweepPicture
 from autograder.judge.properties import Property
 
 MAX_EXAMPLES = 50  # Hypothesis examples per property; ~0.5 s per property in-process
@@ -64,8 +64,8 @@ def _sweep_examples(function: str, reference: Callable, labels: tuple[str, ...],
                        DIAGNOSERS[function])
 
 
-def _hidden(function: str, properties: list[Property]) -> FunctionPart:
-    return FunctionPart(f"{function}: hidden properties", tuple(properties), DIAGNOSERS[function])
+def _hidden(function: str, properties: list[Property], picture: SweepPicture | None = None) -> FunctionPart:
+    return FunctionPart(f"{function}: hidden properties", tuple(properties), DIAGNOSERS[function], picture)
 
 
 _LESSON_PAIRS = ((_t(2.0, 2.5, 3.5), _t(1.5, 3.0, 4.0)), (_t(2.5, 2.8, 4.6), _t(2.0, 3.5, 5.0)))
@@ -81,6 +81,9 @@ def _curve(label: str, x: torch.Tensor, y: torch.Tensor) -> Curve:
 
 _BCE_LOSSES = ref.bce_curve(_BCE_P)
 _OUTLIER_LOSSES = ref.outlier_sweep(_OUTLIER_Y, _OUTLIER_VALUES)
+_SURFACE_CURVES = (_curve("MSE", _SURFACE_WS, ref.mse_surface(_SURFACE_X, _SURFACE_Y, _SURFACE_WS)),)
+_BCE_CURVES = (_curve("y = 0", _BCE_P, _BCE_LOSSES[0]), _curve("y = 1", _BCE_P, _BCE_LOSSES[1]))
+_OUTLIER_CURVES = (_curve("MSE", _OUTLIER_VALUES, _OUTLIER_LOSSES[0]), _curve("MAE", _OUTLIER_VALUES, _OUTLIER_LOSSES[1]))
 
 PARTS: dict[str, Part] = {
     "mse_public": _loss_examples("mse", ref.mse, "the lesson's value", ("y_pred", "y_true"), _LESSON_PAIRS),
@@ -92,18 +95,17 @@ PARTS: dict[str, Part] = {
     "bce_hidden": _hidden("bce", hidden.BCE),
     "mse_surface_public": _sweep_examples("mse_surface", ref.mse_surface, ("the result of `mse_surface`",),
                                           ("x", "y", "ws"), ((_SURFACE_X, _SURFACE_Y, _t(0.0, 1.0, 2.0)),)),
-    "mse_surface_hidden": _hidden("mse_surface", hidden.MSE_SURFACE),
+    "mse_surface_hidden": _hidden("mse_surface", hidden.MSE_SURFACE, SweepPicture(
+        "mse_surface", (_SURFACE_X, _SURFACE_Y, _SURFACE_WS), _SURFACE_CURVES)),
     "bce_curve_public": _sweep_examples("bce_curve", ref.bce_curve, ("loss_if_y_is_0", "loss_if_y_is_1"), ("p",),
                                         ((_t(0.5),), (_t(0.01, 0.99),))),
-    "bce_curve_hidden": _hidden("bce_curve", hidden.BCE_CURVE),
+    "bce_curve_hidden": _hidden("bce_curve", hidden.BCE_CURVE, SweepPicture("bce_curve", (_BCE_P,), _BCE_CURVES)),
     "outlier_sweep_public": _sweep_examples("outlier_sweep", ref.outlier_sweep, ("mse_values", "mae_values"),
                                             ("y_true", "values"), ((_OUTLIER_Y, _t(10.0, 20.0)),)),
-    "outlier_sweep_hidden": _hidden("outlier_sweep", hidden.OUTLIER_SWEEP),
-    "plot_surface_test": PlotPart("plot: the MSE surface", "fig_surface", (
-        _curve("MSE", _SURFACE_WS, ref.mse_surface(_SURFACE_X, _SURFACE_Y, _SURFACE_WS)),), plots="mse_surface"),
-    "plot_bce_test": PlotPart("plot: BCE for y = 0 and y = 1", "fig_bce", (
-        _curve("y = 0", _BCE_P, _BCE_LOSSES[0]), _curve("y = 1", _BCE_P, _BCE_LOSSES[1])), plots="bce_curve"),
-    "plot_outlier_test": PlotPart("plot: MSE vs MAE under one outlier", "fig_outlier", (
-        _curve("MSE", _OUTLIER_VALUES, _OUTLIER_LOSSES[0]), _curve("MAE", _OUTLIER_VALUES, _OUTLIER_LOSSES[1])),
-        plots="outlier_sweep"),
+    "outlier_sweep_hidden": _hidden("outlier_sweep", hidden.OUTLIER_SWEEP, SweepPicture(
+        "outlier_sweep", (_OUTLIER_Y, _OUTLIER_VALUES), _OUTLIER_CURVES)),
+    "plot_surface_test": PlotPart("plot: the MSE surface", "fig_surface", _SURFACE_CURVES, plots="mse_surface"),
+    "plot_bce_test": PlotPart("plot: BCE for y = 0 and y = 1", "fig_bce", _BCE_CURVES, plots="bce_curve"),
+    "plot_outlier_test": PlotPart("plot: MSE vs MAE under one outlier", "fig_outlier", _OUTLIER_CURVES,
+                                  plots="outlier_sweep"),
 }

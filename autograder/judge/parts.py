@@ -7,6 +7,7 @@ cell passes it, or fills it in later with ``dataclasses.replace`` (results are f
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class FunctionPart:
     title: str
     checks: tuple[Property, ...]
     diagnose: Diagnose | None = None
+    picture: "SweepPicture | None" = None  # for a sweep: its curve vs the reference when wrong
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -52,6 +54,11 @@ class FunctionPart:
               grade_id: str = "") -> PartResult:
         results = tuple(run_property(p, functions.subject(p.function), max_examples=max_examples,
                                      diagnose=self.diagnose) for p in self.checks)
+        failed = next((i for i, r in enumerate(results) if not r.passed), None)
+        if self.picture is not None and failed is not None:
+            image = self.picture.draw(functions)
+            results = tuple(dataclasses.replace(r, image_png=image) if i == failed else r
+                            for i, r in enumerate(results))
         faults = (functions.subject(name).fault for name in self.functions)
         return PartResult(grade_id=grade_id, title=self.title, functions=self.functions, max_score=max_score,
                           score=self.score(results, max_score), checks=results,
@@ -126,7 +133,7 @@ class PlotPart:
         message = (f"no line in `{self.figure}` has x = the {len(curve.x)} swept inputs and y = the {curve.label} "
                    "losses: plot the values your function returns against the inputs you swept")
         return CheckResult(name=name, passed=False, weight=self.curve_weight, message=message,
-                           image_png=comparison_png(curve, main.lines) if main.lines else None)
+                           image_png=comparison_png((curve,), main.lines) if main.lines else None)
 
     def _label_checks(self, ax: Axes) -> tuple[CheckResult, ...]:
         wanted = [("the x axis is labelled", ax.xlabel, "ax.set_xlabel(...)"),
@@ -144,7 +151,29 @@ class PlotPart:
         return tuple(checks)
 
 
-def comparison_png(curve: Curve, lines: tuple[Line, ...], limit: int = 5) -> bytes:
+@dataclass(frozen=True)
+class SweepPicture:
+    """The lesson's own sweep, run through the student's function and drawn over the reference."""
+
+    function: str
+    args: tuple
+    curves: tuple[Curve, ...]  # one per returned tensor, x = the swept inputs
+
+    def draw(self, functions: FunctionSource) -> bytes | None:
+        reply = functions.subject(self.function)(*self.args)
+        values = reply.value if isinstance(reply.value, tuple) else (reply.value,)
+        lines = tuple(
+            Line(curve.label, curve.x, value.detach().double().numpy())
+            for curve, value in zip(self.curves, values)
+            if hasattr(value, "detach") and tuple(value.shape) == curve.x.shape
+        )
+        if not lines or all(curve.drawn_by(line) for curve, line in zip(self.curves, lines)):
+            return None
+        return comparison_png(self.curves, lines, title=f"{self.function} on the lesson's sweep: expected vs yours")
+
+
+def comparison_png(curves: tuple[Curve, ...], lines: tuple[Line, ...], limit: int = 5,
+                   title: str = "") -> bytes:
     """Expected vs drawn curves on one axes; fixed size and no metadata, so the bytes are reproducible."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -152,10 +181,13 @@ def comparison_png(curve: Curve, lines: tuple[Line, ...], limit: int = 5) -> byt
     figure = Figure(figsize=(6, 4), dpi=80)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
-    ax.plot(curve.x, curve.y, "k--", linewidth=2, label=f"expected: {curve.label}")
-    for line in lines[:limit]:
-        ax.plot(line.x, line.y, label="yours" if line.label.startswith("_") else f"yours: {line.label}"[:40])
-    ax.set_title(f"{curve.label}: expected vs your plot")
+    for i, curve in enumerate(curves):  # expected: thick dashed; yours: thin solid, same colour when paired
+        ax.plot(curve.x, curve.y, "--", color=f"C{i}", linewidth=3, alpha=0.6, label=f"expected: {curve.label}")
+    paired = len(lines) == len(curves)
+    for i, line in enumerate(lines[:limit]):
+        ax.plot(line.x, line.y, color=f"C{i if paired else len(curves) + i}", linewidth=1.2,
+                label="yours" if line.label.startswith("_") else f"yours: {line.label}"[:40])
+    ax.set_title(title or f"{curves[0].label}: expected vs your plot")
     ax.legend()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
