@@ -147,3 +147,20 @@ def test_demo_notebooks(course):
     sam = nbformat.reads(student_notebook(BY_ID["sam"], notebook), as_version=4)
     assert "mse_public" not in {c.metadata.get("nbgrader", {}).get("grade_id") for c in sam.cells}
     assert student_notebook(BY_ID["ned"], notebook) == nbformat.writes(notebook)
+
+
+def test_without_bubblewrap_the_class_is_refused_with_the_install_hint(course, monkeypatch):
+    from autograder.sandbox import bwrap
+
+    monkeypatch.setenv("AUTOGRADER_GRADER", "sandboxed")
+    release(course, A)
+    submit(course, "ada", student_notebook(CLASS[0], released(course)))
+    collect(course, A)
+    monkeypatch.setattr(bwrap.shutil, "which", lambda name: None)
+    bwrap._unavailable_reason.cache_clear()
+    try:
+        with pytest.raises(bwrap.SandboxUnavailable, match="apt-get install -y bubblewrap"):
+            grade_class(course, A, progress=False)
+    finally:
+        bwrap._unavailable_reason.cache_clear()
+    assert not (course.root / "autograded").exists()

@@ -7,6 +7,7 @@ reason, written where the trusted grader writes its records, so reports have no 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -16,6 +17,7 @@ from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
 from autograder.pipeline import records_io
 from autograder.pipeline.course import CourseRoot, failure_reason
+from autograder.sandbox.bwrap import BwrapSandbox
 
 # Preprocessor setting that ``--no-sandbox`` flips (see autograder/nbgrader_ext/preprocessor.py).
 SANDBOX_TRAIT = ("SandboxedGrading", "sandbox")
@@ -60,6 +62,8 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         raise AuthoringError(
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
             f"run `python -m autograder collect {assignment}` (or zip-collect) first")
+    if sandbox and os.environ.get("AUTOGRADER_GRADER", "sandboxed") != "plain":
+        BwrapSandbox.check_available()  # refuse the class up front, with the install hint
     api = course.api(_grading_config(sandbox, limits or {}))
     outcomes = []
     bar = tqdm(todo, desc=f"grading {assignment}", unit="student", disable=not progress)
