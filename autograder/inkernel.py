@@ -11,10 +11,9 @@ import contextlib
 import os
 import sys
 import warnings
-from unittest import mock
 
-from autograder.judge.results import PartResult
 from autograder.judge.subject import SandboxFunctions
+from autograder.reports.feedback_text import render_part
 from autograder.sandbox.inprocess import InProcessSandbox
 
 _SANDBOXES: dict[int, InProcessSandbox] = {}  # one per kernel namespace: its server patches torch only once
@@ -22,9 +21,7 @@ _SANDBOXES: dict[int, InProcessSandbox] = {}  # one per kernel namespace: its se
 
 def _sandbox(namespace: dict) -> InProcessSandbox:
     if id(namespace) not in _SANDBOXES:
-        # The server selects the Agg backend, which would close the student's figures: keep the kernel's.
-        with mock.patch("matplotlib.use"):
-            _SANDBOXES[id(namespace)] = InProcessSandbox(namespace=namespace)
+        _SANDBOXES[id(namespace)] = InProcessSandbox(namespace=namespace)
     return _SANDBOXES[id(namespace)]
 
 
@@ -38,24 +35,5 @@ def grade_part(grade_id: str, namespace: dict, *, max_examples: int | None = Non
         functions = SandboxFunctions(_sandbox(namespace))
         result = PARTS[grade_id].grade(functions, max_score=float(POINTS[grade_id]), max_examples=examples,
                                        grade_id=grade_id)
-    print(feedback_text(result))
+    print(render_part(result), end="")
     return result.score
-
-
-def feedback_text(result: PartResult) -> str:
-    """Plain text a student reads under the cell: every check, and for failures the shrunk input."""
-    lines = [f"{result.title}: {result.score:g} / {result.max_score:g} points"]
-    if result.error:
-        lines.append(f"  could not grade: {result.error}")
-    for check in result.checks:
-        lines.append(f"  [{'pass' if check.passed else 'FAIL'}] {check.name}")
-        if check.passed:
-            continue
-        lines.append(f"         why: {check.message}")
-        if check.counterexample:
-            example = check.counterexample
-            lines += [f"         with {name} = {value}" for name, value in example.inputs]
-            lines += [f"         expected: {example.expected}", f"         got:      {example.got}"]
-        if check.diagnosis:
-            lines.append(f"         likely mistake: {check.diagnosis}")
-    return "\n".join(lines)

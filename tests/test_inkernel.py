@@ -28,7 +28,7 @@ def test_correct_functions_earn_the_points_quietly(capfd):
     namespace = kernel_namespace(CORRECT)
     assert grade_part("mse_hidden", namespace, max_examples=20) == POINTS["mse_hidden"]
     out, err = capfd.readouterr()
-    assert err == "" and "mse: hidden properties: 5 / 5 points" in out and "[pass]" in out
+    assert err == "" and "mse: hidden properties [mse_hidden]: 5 / 5 points" in out and "PASS" in out
 
 
 def test_wrong_function_loses_points_and_shows_the_counterexample(capfd):
@@ -36,7 +36,7 @@ def test_wrong_function_loses_points_and_shows_the_counterexample(capfd):
     score = grade_part("mae_hidden", namespace, max_examples=20)
     out, err = capfd.readouterr()
     assert err == "" and score < POINTS["mae_hidden"]
-    assert "[FAIL]" in out and "with y_pred = tensor(" in out and "expected:" in out
+    assert "FAIL" in out and "y_pred = tensor(" in out and "Expected (PyTorch reference):" in out
 
 
 def test_student_prints_and_warnings_do_not_reach_stderr(capfd):

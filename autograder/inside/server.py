@@ -101,14 +101,18 @@ class _Quiet:
 class Server:
     """Handles one protocol message at a time; the transport (pipe or in-process) is elsewhere."""
 
-    def __init__(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
+    def __init__(self, namespace: dict[str, Any] | None = None) -> None:
+        """``namespace``: serve an existing one (a live kernel's globals, whose figures and
+        matplotlib backend stay as they are) instead of a fresh one on the Agg backend."""
         from IPython.core.inputtransformer2 import TransformerManager
 
+        if namespace is None:
+            import matplotlib
+
+            matplotlib.use("Agg")
         self._transform = TransformerManager().transform_cell
-        self.namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _Magics}
+        self.namespace: dict[str, Any] = (
+            namespace if namespace is not None else {"__name__": "__main__", "get_ipython": _Magics})
         self._recorder = _Recorder()
         self._recorder.install()
         self._cells = 0

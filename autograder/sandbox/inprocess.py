@@ -14,9 +14,7 @@ from autograder.sandbox.base import Sandbox, SandboxFault
 class InProcessSandbox(Sandbox):
     def __init__(self, namespace: dict | None = None) -> None:
         """``namespace``: serve the functions of an existing one (a kernel's globals) instead of a fresh one."""
-        self._server: Server | None = Server()
-        if namespace is not None:
-            self._server.namespace = namespace
+        self._server: Server | None = Server(namespace)
 
     def request(self, message: dict, timeout: float | None = None) -> dict:
         if self._server is None:
