@@ -88,3 +88,13 @@ def test_cells_that_failed_are_named_before_the_parts():
     text = render_submission(result)
     assert "Cells of your notebook that failed when it ran:" in text
     assert "your answer in 'mse_solution': NameError: name 'torhc' is not defined" in text
+
+
+def test_a_failed_check_without_a_counterexample_gets_no_diagnosis_line():
+    from autograder.judge.results import CheckResult, PartResult
+
+    label = CheckResult(name="the x axis is labelled", passed=False, message="it is empty: call ax.set_xlabel(...)")
+    text = render_part(PartResult(grade_id="plot_surface_test", title="plot", functions=("fig_surface",),
+                                  max_score=2, score=1.5, checks=(label,)))
+    assert "it is empty: call ax.set_xlabel(...)" in text
+    assert NO_DIAGNOSIS not in text and "Likely mistake" not in text

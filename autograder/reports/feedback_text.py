@@ -59,8 +59,10 @@ def _render_check(check: CheckResult, part: PartResult) -> list[str]:
         width = max(len(expected), len(yours))
         lines += _block(expected, c.expected, width)
         lines += _block(yours, c.got, width)
-    lines.append(f"{INDENT}Likely mistake: {clean(check.diagnosis)}" if check.diagnosis
-                 else f"{INDENT}{NO_DIAGNOSIS}")
+    if check.diagnosis:
+        lines.append(f"{INDENT}Likely mistake: {clean(check.diagnosis)}")
+    elif c is not None:  # a wrong value no catalogue entry explains (a missing label needs no diagnosis)
+        lines.append(f"{INDENT}{NO_DIAGNOSIS}")
     return lines
 
 
