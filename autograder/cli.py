@@ -16,7 +16,6 @@ from autograder.pipeline import (
     CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
     summary_table, zip_collect)
 from autograder.pipeline.records_io import write_class_report
-from autograder.reports.feedback_text import render_submission
 
 DEFAULT_ASSIGNMENT = "loss_functions"
 

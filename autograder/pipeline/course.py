@@ -62,7 +62,7 @@ class CourseRoot:
         return records.record_path(self.root, assignment, student)
 
     def recorded_students(self, assignment: str) -> list[str]:
-        folder = self.root / "grading" / assignment
+        folder = records.records_dir(self.root, assignment)
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def submitted_students(self, assignment: str) -> list[str]:

@@ -19,8 +19,6 @@ from autograder.pipeline import records_io
 from autograder.pipeline.course import CourseRoot, failure_reason
 from autograder.sandbox.bwrap import BwrapSandbox
 
-# Preprocessor setting that ``--no-sandbox`` flips (see autograder/nbgrader_ext/preprocessor.py).
-SANDBOX_TRAIT = ("SandboxedGrading", "sandbox")
 
 
 @dataclass(frozen=True)
@@ -100,12 +98,9 @@ def _outcome_from_gradebook(course: CourseRoot, assignment: str, student: str) -
 
 
 def _grading_config(sandbox: bool, limits: dict) -> Config:
+    """This run's overrides of the grading preprocessor's traits (see nbgrader_ext/preprocessor.py)."""
     cfg = Config()
-    section, trait = SANDBOX_TRAIT
-    for name, value in limits.items():
-        cfg[section][name] = value
-    if not sandbox:
-        cfg[section][trait] = False
+    cfg.SandboxedGrading = Config({**limits, **({} if sandbox else {"sandbox": False})})
     return cfg
 
 

@@ -44,7 +44,7 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
     results = load_class(course, assignment)
     if not results:
         raise AuthoringError(
-            f"no grading records for {assignment} in {course.root / 'grading' / assignment}: "
+            f"no grading records for {assignment} in {records.records_dir(course.root, assignment)}: "
             f"run `python -m autograder grade {assignment}` first")
     out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
     return html_report.write_report(results, out, assignment=assignment,

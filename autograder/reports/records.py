@@ -90,9 +90,13 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def records_dir(course_root: str | Path, assignment: str) -> Path:
+    """Where the trusted records of an assignment live: outside every folder student code sees."""
+    return Path(course_root) / "grading" / assignment
+
+
 def record_path(course_root: str | Path, assignment: str, student: str) -> Path:
-    """Where the trusted record of one submission lives: outside every folder student code sees."""
-    return Path(course_root) / "grading" / assignment / f"{student}.json"
+    return records_dir(course_root, assignment) / f"{student}.json"
 
 
 def save_result(result: SubmissionResult, path: str | Path) -> Path:
