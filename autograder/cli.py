@@ -15,6 +15,7 @@ from autograder.errors import AutograderError
 from autograder.pipeline import (
     CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
     summary_table, zip_collect)
+from autograder.pipeline.pool import default_jobs
 from autograder.pipeline.records_io import write_class_report
 
 DEFAULT_ASSIGNMENT = "loss_functions"
@@ -44,7 +45,7 @@ def cmd_zip_collect(args) -> None:
 
 def cmd_grade(args) -> None:
     summary = grade_class(_course(args), args.assignment, students=args.student,
-                          sandbox=not args.no_sandbox, progress=not args.quiet)
+                          sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs)
     print(summary_table(summary))
 
 
@@ -63,7 +64,7 @@ def cmd_students_import(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet)
+    run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs)
 
 
 def cmd_grade_notebook(args) -> None:
@@ -78,6 +79,18 @@ def cmd_grade_notebook(args) -> None:
 
 def cmd_report(args) -> None:
     print(f"report written to {write_class_report(_course(args), args.assignment, args.out)}")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _jobs_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--jobs", type=_positive, default=None, metavar="N",
+                        help=f"grade N submissions at once (default: every core, {default_jobs()} here)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "collect notebooks downloaded from an LMS, named <student>_<notebook>.ipynb")
     p.add_argument("downloads", type=Path, nargs="?", default=None, metavar="DIR",
                    help="folder of downloaded notebooks or zips (default: downloaded/ASSIGNMENT/archive)")
-    p = command("grade", cmd_grade, "autograde every collected submission, one at a time")
+    p = command("grade", cmd_grade, "autograde every collected submission, N at a time")
+    _jobs_option(p)
     p.add_argument("--student", action="append", metavar="ID",
                    help="grade only this student (repeatable)")
     p.add_argument("--no-sandbox", action="store_true",
@@ -119,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_students_import)
     p = command("demo", cmd_demo, "grade a made-up class of students end to end", assignment=False)
     p.add_argument("--no-sandbox", action="store_true", help="as for grade")
+    _jobs_option(p)
     p = command("grade-notebook", cmd_grade_notebook,
                 "grade one notebook without a course; prints Gradescope's results.json", assignment=False)
     p.add_argument("path", type=Path, metavar="PATH")

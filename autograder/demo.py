@@ -30,7 +30,8 @@ STATE = ("submitted", "autograded", "feedback", "grading", "reports", "demo-outp
 
 
 def run_demo(course: CourseRoot, sandbox: bool = True, progress: bool = True,
-             students: tuple[DemoStudent, ...] = CLASS, limits: dict | None = None) -> dict:
+             students: tuple[DemoStudent, ...] = CLASS, limits: dict | None = None,
+             jobs: int | None = None) -> dict:
     """Run the demo in ``course``; returns the paths it wrote and the class summary.
 
     ``limits`` replaces ``DEMO_LIMITS`` (``SandboxedGrading`` traits), e.g. for a quicker test.
@@ -45,7 +46,7 @@ def run_demo(course: CourseRoot, sandbox: bool = True, progress: bool = True,
         submit_demo_student(course, student, notebook)
     collect(course, ASSIGNMENT)
     summary = grade_class(course, ASSIGNMENT, sandbox=sandbox, progress=progress,
-                          limits=DEMO_LIMITS if limits is None else limits)
+                          limits=DEMO_LIMITS if limits is None else limits, jobs=jobs)
     feedback = generate_feedback(course, ASSIGNMENT)
     grades = export_grades(course, ASSIGNMENT, course.root / "grades.csv")
     report = write_class_report(course, ASSIGNMENT) if load_class(course, ASSIGNMENT) else None

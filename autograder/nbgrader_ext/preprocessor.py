@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 from nbformat import NotebookNode, v4
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
-from autograder.judge.grader import Assignment, Settings, grade_submission
-from autograder.judge.notebook import read_notebook
+from autograder.errors import SubmissionError
 from autograder.judge.results import SubmissionResult
+from autograder.nbgrader_ext import handoff
+from autograder.pipeline import worker
+from autograder.pipeline.worker import GradingJob
 from autograder.reports.feedback_text import render_part
 from autograder.reports.records import record_path, save_result
-from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits, MiB
 
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
@@ -44,21 +44,23 @@ class SandboxedGrading(NbGraderPreprocessor):
             memory_bytes=self.memory_mb * MiB, processes=self.max_processes, file_bytes=self.file_size_mb * MiB,
         )
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+    def job(self, student: str, assignment: str, notebook: str) -> GradingJob:
+        """The grading job of one submitted notebook (``notebook`` without ``.ipynb``), with these traits."""
         coursedir = CourseDirectory(config=self.config)
-        student = resources["nbgrader"]["student"]
-        assignment_id = resources["nbgrader"]["assignment"]
-        files = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment_id))
-        assignment = Assignment.load(assignment_id, Path(coursedir.root))
         # Grade what the student submitted, not nbgrader's sanitized copy: OverwriteCells has
         # already restored deleted test cells there, which would hide them from the TA's flags.
-        submitted = read_notebook(files / f"{resources['nbgrader']['notebook']}.ipynb")
-        result = grade_submission(
-            student, assignment, submitted,
-            sandbox_factory(self.limits(), files, isolate=self.sandbox),
-            Settings(max_examples=self.max_examples, sandboxed=self.sandbox),
-        )
-        save_result(result, record_path(coursedir.root, assignment_id, student))
+        files = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+        return GradingJob(course_root=str(coursedir.root), assignment=assignment, student=student,
+                          submission=str(files), notebook=f"{notebook}.ipynb", limits=self.limits(),
+                          max_examples=self.max_examples, sandboxed=self.sandbox)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        job = self.job(info["student"], info["assignment"], info["notebook"])
+        result = handoff.take(job) or worker.grade(job)
+        save_result(result, record_path(job.course_root, job.assignment, job.student))
+        if result.status != "graded":  # test cells left without output would get full credit
+            raise SubmissionError(result.reason or "the submission could not be graded")
         write_outputs(nb, result)
         return nb, resources
 

@@ -1,12 +1,14 @@
-"""Autograde a class one submission at a time; one bad submission never stops the class.
+"""Autograde a class on N workers; one bad submission never stops the class.
 
-Each student goes through ``NbGraderAPI.autograde`` (so the course's configured preprocessors,
-including the trusted grader's, do the work). What nbgrader could not grade at all (a notebook
+Workers grade (``pool``); every finished submission then goes through ``NbGraderAPI.autograde``
+in this process, whose grading preprocessor takes the worker's result, so the gradebook,
+``autograded/`` and formgrader are nbgrader's own. What nbgrader could not grade at all (a notebook
 that is not JSON, a kernel that would not start) becomes an "ungradable" record with the
 reason, written where the trusted grader writes its records, so reports have no holes.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -15,10 +17,12 @@ from traitlets.config import Config
 
 from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
-from autograder.pipeline import records_io
+from autograder.nbgrader_ext import handoff
+from autograder.nbgrader_ext.preprocessor import SandboxedGrading
+from autograder.pipeline import pool, records_io, worker
 from autograder.pipeline.course import CourseRoot, failure_reason
+from autograder.reports.records import result_from_json
 from autograder.sandbox.bwrap import BwrapSandbox
-
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,13 @@ class ClassSummary:
 
 
 def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
-                sandbox: bool = True, progress: bool = True, limits: dict | None = None) -> ClassSummary:
-    """Autograde ``students`` (default: everyone in ``submitted/``) and summarise.
+                sandbox: bool = True, progress: bool = True, limits: dict | None = None,
+                jobs: int | None = None) -> ClassSummary:
+    """Autograde ``students`` (default: everyone in ``submitted/``) on ``jobs`` workers and summarise.
 
     ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
+    Workers grade in parallel; this process alone writes the gradebook, one nbgrader
+    ``autograde`` per finished submission, so SQLite never sees two writers.
     """
     submitted = course.submitted_students(assignment)
     missing = sorted(set(students or ()) - set(submitted))
@@ -55,29 +62,45 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         raise AuthoringError(
             f"no submission of {assignment} for {', '.join(missing)} in "
             f"{course.root / 'submitted'}: run `python -m autograder collect {assignment}` first")
-    todo = list(students) if students else submitted
+    todo = list(dict.fromkeys(students)) if students else submitted
     if not todo:
         raise AuthoringError(
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
             f"run `python -m autograder collect {assignment}` (or zip-collect) first")
-    if sandbox and os.environ.get("AUTOGRADER_GRADER", "sandboxed") != "plain":
-        BwrapSandbox.check_available()  # refuse the class up front, with the install hint
     api = course.api(_grading_config(sandbox, limits or {}))
-    outcomes = []
-    bar = tqdm(todo, desc=f"grading {assignment}", unit="student", disable=not progress)
-    for student in bar:
-        bar.set_postfix_str(student)
-        outcomes.append(grade_one(course, api, assignment, student, sandbox))
-    return ClassSummary(assignment, tuple(outcomes))
+    bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress)
+    if os.environ.get("AUTOGRADER_GRADER", "sandboxed") == "plain":  # nbgrader's own Execute: the baseline
+        outcomes = {}
+        for student in todo:
+            outcomes[student] = write_one(course, api, assignment, student, sandbox)
+            bar.update()
+        bar.close()
+        return ClassSummary(assignment, tuple(outcomes[s] for s in todo))
+    if sandbox:
+        BwrapSandbox.check_available()  # refuse the class up front, with the install hint
+    step = SandboxedGrading(config=api.config)
+    planned = [step.job(student, assignment, assignment) for student in todo]
+    digests = {job: handoff.notebook_digest(job) for job in planned}
+    worker.prepare(str(course.root), assignment)
+    outcomes = {}
+    for job, record in pool.results(planned, jobs or pool.default_jobs()):
+        result = result_from_json(json.loads(record))
+        with handoff.offering(job, result, digests[job]):
+            outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
+        bar.set_postfix_str(job.student)
+        bar.update()
+    bar.close()
+    return ClassSummary(assignment, tuple(outcomes[s] for s in todo))
 
 
-def grade_one(course: CourseRoot, api, assignment: str, student: str,
-              sandbox: bool = True) -> Outcome:
-    """Autograde one submission; a failure comes back as an ungradable ``Outcome``."""
+def write_one(course: CourseRoot, api, assignment: str, student: str, sandbox: bool = True,
+              graded: SubmissionResult | None = None) -> Outcome:
+    """Run nbgrader's autograde of one submission (gradebook, ``autograded/``); a failure comes
+    back as an ungradable ``Outcome``, with the grader's own reason when it had one."""
     records_io.forget(course, student, assignment)
     result = api.autograde(assignment, student, force=True, create=True)
     if not result.get("success"):
-        reason = failure_reason(result)
+        reason = graded.reason if graded is not None and graded.reason else failure_reason(result)
         records_io.save(course, SubmissionResult(
             student=student, assignment=assignment, status="ungradable", reason=reason,
             sandboxed=sandbox))
