@@ -26,6 +26,7 @@ stale answer (one the student's code wrote itself) is noticed as a protocol brea
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -148,8 +149,13 @@ class Sandbox(abc.ABC):
         self.close()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(value: Any, limit: int = 100_000) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    """A string from the sandbox, cut to ``limit``; a lone surrogate (JSON allows ``"\\ud800"``)
+    becomes U+FFFD, or writing it to a UTF-8 record or report would fail."""
+    return _SURROGATE.sub("\ufffd", value[:limit]) if isinstance(value, str) else ""
 
 
 def _optional_text(value: Any) -> str | None:
@@ -162,18 +168,28 @@ def _tensor(array: Any) -> torch.Tensor | None:
     return torch.from_numpy(np.array(array, copy=True))
 
 
-def value_from_wire(raw: Any) -> Any:
+# A tuple ~500 deep still parses, and rebuilding it deeper down the grader's stack would overflow
+# it; no function under test returns tuples 16 deep.
+_MAX_TUPLE_DEPTH = 16
+
+
+def value_from_wire(raw: Any, depth: int = 0) -> Any:
     """Rebuild a returned value; anything that is not a tensor, number or tuple becomes None."""
-    if not isinstance(raw, dict):
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if not isinstance(kind, str):  # an array here would make ``kind == "tensor"`` an array
         return None
-    kind = raw.get("kind")
     if kind == "tensor":
         return _tensor(raw.get("data"))
     if kind == "number":
         data = raw.get("data")
-        return float(data) if isinstance(data, (int, float)) and not isinstance(data, bool) else None
-    if kind == "tuple" and isinstance(raw.get("items"), list):
-        return tuple(value_from_wire(item) for item in raw["items"])
+        if type(data) not in (int, float):
+            return None
+        try:
+            return float(data)
+        except OverflowError:  # an integer beyond every float
+            return None
+    if kind == "tuple" and isinstance(raw.get("items"), list) and depth < _MAX_TUPLE_DEPTH:
+        return tuple(value_from_wire(item, depth + 1) for item in raw["items"])
     return None
 
 
@@ -188,24 +204,30 @@ def reply_from_wire(raw: Any) -> Reply:
         grads=tuple(_tensor(g) for g in grads) if isinstance(grads, list) else None,
         inputs_after=tuple(t for t in map(_tensor, inputs) if t is not None) if isinstance(inputs, list) else (),
         error=_optional_text(raw.get("error")),
-        forbidden=tuple(f for f in forbidden if isinstance(f, str)) if isinstance(forbidden, list) else (),
+        forbidden=tuple(_text(f) for f in forbidden if isinstance(f, str)) if isinstance(forbidden, list) else (),
     )
 
 
-def figure_from_wire(raw: dict) -> Figure:
-    axes = []
-    for ax in raw.get("axes", []) if isinstance(raw.get("axes"), list) else []:
-        if not isinstance(ax, dict):
-            continue
-        legend = ax.get("legend")
-        lines = tuple(
-            Line(_text(ln.get("label")), np.asarray(ln.get("x"), dtype=float), np.asarray(ln.get("y"), dtype=float))
-            for ln in ax.get("lines", [])
-            if isinstance(ln, dict) and isinstance(ln.get("x"), np.ndarray) and isinstance(ln.get("y"), np.ndarray)
-        )
-        axes.append(Axes(
-            title=_text(ax.get("title")), xlabel=_text(ax.get("xlabel")), ylabel=_text(ax.get("ylabel")),
-            legend=tuple(_text(s) for s in legend) if isinstance(legend, list) else None,
-            lines=lines,
-        ))
-    return Figure(axes=tuple(axes))
+def figure_from_wire(raw: Any) -> Figure:
+    """Rebuild a figure; junk becomes no axes, and a line whose x and y are not 1-D arrays of one
+    length (as matplotlib's always are) is dropped, since plotting it would raise."""
+    axes = raw.get("axes") if isinstance(raw, dict) else None
+    if not isinstance(axes, list):
+        return Figure()
+    return Figure(axes=tuple(_axes_from_wire(ax) for ax in axes if isinstance(ax, dict)))
+
+
+def _axes_from_wire(raw: dict) -> Axes:
+    legend, lines = raw.get("legend"), raw.get("lines")
+    return Axes(
+        title=_text(raw.get("title")), xlabel=_text(raw.get("xlabel")), ylabel=_text(raw.get("ylabel")),
+        legend=tuple(_text(s) for s in legend) if isinstance(legend, list) else None,
+        lines=tuple(
+            Line(_text(ln.get("label")), np.asarray(ln["x"], dtype=float), np.asarray(ln["y"], dtype=float))
+            for ln in lines if isinstance(ln, dict) and _is_curve(ln.get("x"), ln.get("y"))
+        ) if isinstance(lines, list) else (),
+    )
+
+
+def _is_curve(x: Any, y: Any) -> bool:
+    return isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 1 and x.shape == y.shape
