@@ -30,17 +30,25 @@ def cmd_release(args) -> None:
 
 
 def cmd_collect(args) -> None:
-    course = _course(args)
     if args.zip is not None:
-        students = zip_collect(course, args.assignment, args.zip)
-    else:
-        students = collect(course, args.assignment)
+        _zip_collect(args, args.zip)
+        return
+    course = _course(args)
+    students = collect(course, args.assignment)
     print(f"{len(students)} submissions of {args.assignment} in {course.root / 'submitted'}")
 
 
 def cmd_zip_collect(args) -> None:
-    args.zip = args.downloads
-    cmd_collect(args)
+    _zip_collect(args, args.downloads)
+
+
+def _zip_collect(args, downloads: Path | None) -> None:
+    course = _course(args)
+    skipped: list[str] = []
+    students = zip_collect(course, args.assignment, downloads, skipped=skipped)
+    print(f"{len(students)} submissions of {args.assignment} in {course.root / 'submitted'}")
+    if skipped:
+        print(f"skipped {len(skipped)} files: see warnings above", file=sys.stderr)
 
 
 def cmd_grade(args) -> None:

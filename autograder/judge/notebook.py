@@ -7,8 +7,12 @@ flag for the TA.
 """
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import dataclass
+from itertools import accumulate, compress, count
+from operator import not_, sub, xor
 
 import nbformat
 from nbformat import NotebookNode
@@ -70,15 +74,82 @@ def instructor_cells(source: NotebookNode) -> tuple[InstructorCell, ...]:
     return tuple(cells)
 
 
+MAX_NOTEBOOK_BYTES = 20 * 2**20  # a Jupyter notebook with a few dozen plots is a few MiB
+MAX_OUTPUT_BYTES = 10 * 2**20  # text in cell outputs: the grader reruns the cells, never reads them
+MAX_JSON_DEPTH = 64  # Jupyter writes 5 or 6 levels; json and nbformat recurse once per level
+MAX_JSON_CONTAINERS = 500_000  # each "[]" or "{}" costs about 100 bytes once parsed, twice over
+_NOT_SYNTAX = bytes(b for b in range(256) if b not in b'[]{}"')
+_QUOTE_FLAG = bytes.maketrans(b'"[]{}', b"\x01\x00\x00\x00\x00")
+_OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def _json_shape(data: bytes) -> tuple[int, int]:
+    """(deepest nesting, number of arrays and objects) of JSON text, brackets in strings aside.
+
+    Bytes operations and C iterators only (about 2 s for 20 MiB of brackets), so a hostile file
+    is refused before a parser builds millions of objects from it: 3 bytes of "[]," become
+    about 100 bytes of Python objects, twice (json, then nbformat's NotebookNode copy).
+    Escaped backslashes and quotes are dropped first, so every quote left opens or closes a
+    string; a bracket is outside strings where the count of quotes before it is even.
+    """
+    syntax = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_SYNTAX)
+    in_string = accumulate(syntax.translate(_QUOTE_FLAG), xor)
+    steps = bytes(compress(syntax, map(not_, in_string))).translate(None, b'"').translate(_OPEN_CLOSE)
+    if not steps:
+        return 0, 0
+    return max(map(sub, accumulate(steps), count(1))), steps.count(2)
+
+
+def _output_bytes(notebook: NotebookNode) -> int:
+    """Characters of text in every cell's outputs (images count as their base64 text)."""
+    def size(value) -> int:
+        if isinstance(value, str):
+            return len(value)
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(size(v) for v in value)
+        return 0
+    return sum(size(cell.get("outputs", [])) for cell in notebook.get("cells", []))
+
+
 def read_notebook(path) -> NotebookNode:
-    """Read and validate a notebook; any problem is raised as ValueError with the reason."""
+    """Read and validate a notebook; any problem is raised as ValueError with the reason.
+
+    What a submission may cost is bounded before nbformat sees it: the file's size, then the
+    depth and number of its JSON arrays and objects; the size of its outputs once parsed.
+    """
+    clear = "clear its outputs (Kernel > Restart & Clear Output), save it and submit it again"
+    resave = "a notebook saved by Jupyter nests 5 or 6 levels in a few hundred; save it from Jupyter"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a readable notebook: it is not a regular file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from None
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"{path} is not a readable notebook: it is {info.st_size / 2**20:.1f} MiB, "
+                         f"over the {MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may be; {clear}")
+    depth, containers = _json_shape(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{path} is not a readable notebook: its JSON nests {depth} levels deep, "
+                         f"over the {MAX_JSON_DEPTH} allowed; {resave}")
+    if containers > MAX_JSON_CONTAINERS:
+        raise ValueError(f"{path} is not a readable notebook: its JSON has {containers} arrays and "
+                         f"objects, over the {MAX_JSON_CONTAINERS} allowed; {resave}")
     try:
         with warnings.catch_warnings():  # e.g. missing cell ids: harmless, and not the student's doing
             warnings.simplefilter("ignore")
-            notebook = nbformat.read(str(path), as_version=4)
+            notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
             nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises many types; the reason is what matters
         raise ValueError(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from None
+    outputs = _output_bytes(notebook)
+    if outputs > MAX_OUTPUT_BYTES:
+        raise ValueError(f"{path} is not a readable notebook: its cell outputs hold {outputs / 2**20:.1f} "
+                         f"MiB, over the {MAX_OUTPUT_BYTES // 2**20} MiB a notebook may have; {clear}")
     return notebook
 
 
