@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder.pipeline import CourseRoot, grade_class, pool, release
-from autograder.pipeline.worker import GradingJob
+from autograder.judge.worker import GradingJob
 from autograder.reports.records import dumps, load_result, record_path, result_to_json
 from autograder.judge.grader import ungradable
 from course_copy import REPO, copy_course

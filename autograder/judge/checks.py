@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from autograder.judge.memo import Remembered, recall
 from autograder.sandbox.base import Reply
 
 # dtype -> (rtol, atol as a fraction of the compared values' magnitude)
@@ -100,10 +101,16 @@ def expect_close(got: torch.Tensor, expected: torch.Tensor, reply: Reply, *, wha
 
 
 def reference_grads(reference: Callable[..., torch.Tensor], args: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Gradients of ``reference(*args).sum()`` by autograd, in float64, cast to each input's dtype."""
-    leaves = [a.detach().double().requires_grad_(True) for a in args]
-    grads = torch.autograd.grad(reference(*leaves).sum(), leaves, allow_unused=True)
-    return tuple(torch.zeros_like(a) if g is None else g.to(a.dtype) for g, a in zip(grads, args))
+    """Gradients of ``reference(*args).sum()`` by autograd, in float64, cast to each input's dtype
+    (remembered with the reference's outputs when the reference is ``Remembered``)."""
+    def compute() -> tuple[torch.Tensor, ...]:
+        leaves = [a.detach().double().requires_grad_(True) for a in args]
+        grads = torch.autograd.grad(reference(*leaves).sum(), leaves, allow_unused=True)
+        return tuple(torch.zeros_like(a) if g is None else g.to(a.dtype) for g, a in zip(grads, args))
+
+    if isinstance(reference, Remembered):
+        return recall(f"{reference.name}.grads", args, compute)
+    return compute()
 
 
 def expect_grads(reply: Reply, expected: Sequence[torch.Tensor], arg_names: Sequence[str], *, name: str,

@@ -16,6 +16,7 @@ from nbformat import NotebookNode
 
 from autograder.errors import AuthoringError
 from autograder.judge import integrity
+from autograder.judge.input_cache import InputCache, load_or_build
 from autograder.judge.notebook import InstructorCell, instructor_cells, plan_submission, read_notebook
 from autograder.judge.results import Flag, PartResult, SubmissionResult
 from autograder.judge.student_process import StudentProcess
@@ -67,12 +68,17 @@ def grade_submission(
     submission: NotebookNode,
     sandbox_factory: Callable[[], Sandbox],
     settings: Settings = Settings(),
+    inputs: InputCache | None = None,
 ) -> SubmissionResult:
+    """``inputs``: the class's ``load_or_build(assignment, settings.max_examples)``, to judge the
+    properties a submission passes from cached inputs in batches instead of searching (same result)."""
+    if inputs is not None and inputs.max_examples != settings.max_examples:
+        raise ValueError(f"input cache for max_examples={inputs.max_examples}, grading with {settings.max_examples}")
     plan = plan_submission(assignment.instructor, submission)
     process = StudentProcess(sandbox_factory)
     try:
         runs = process.run_cells(plan.cells)
-        functions = SandboxFunctions(process)
+        functions = SandboxFunctions(process, inputs=inputs)
         parts = tuple(
             _grade_part(assignment, test, functions, settings) for test in plan.tests
         )
@@ -136,4 +142,5 @@ def grade_notebook_file(path: str | Path, assignment_name: str, *, isolate: bool
         notebook = read_notebook(path)
     except ValueError as exc:
         return ungradable(student, assignment_name, str(exc), sandboxed=isolate)
-    return grade_submission(student, assignment, notebook, factory, settings)
+    inputs = load_or_build(assignment, settings.max_examples)
+    return grade_submission(student, assignment, notebook, factory, settings, inputs)

@@ -1,6 +1,7 @@
 """A ``Part`` grades one grade cell of the notebook and returns its ``PartResult``.
 
-``FunctionPart`` runs hidden properties (partial credit by weight), ``ExamplePart`` re-checks
+``FunctionPart`` runs hidden properties (partial credit by weight; from the class's cached
+inputs when the function source has them, see ``batched``), ``ExamplePart`` re-checks
 the public lesson numbers itself (all or nothing, like the visible asserts), ``PlotPart`` reads
 a named figure's data and labels. ``grade_id`` is an optional keyword: a caller that knows the
 cell passes it, or fills it in later with ``dataclasses.replace`` (results are frozen).
@@ -15,7 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from autograder.judge.properties import Diagnose, Property, run_property
+from autograder.judge.batched import judge_property
+from autograder.judge.properties import Diagnose, Property
 from autograder.judge.results import CheckResult, PartResult
 from autograder.judge.subject import FunctionSource
 from autograder.sandbox.base import Axes, Line
@@ -52,8 +54,8 @@ class FunctionPart:
 
     def grade(self, functions: FunctionSource, *, max_score: float, max_examples: int,
               grade_id: str = "") -> PartResult:
-        results = tuple(run_property(p, functions.subject(p.function), max_examples=max_examples,
-                                     diagnose=self.diagnose) for p in self.checks)
+        results = tuple(judge_property(p, functions.subject(p.function), max_examples=max_examples,
+                                       diagnose=self.diagnose, inputs=functions.inputs) for p in self.checks)
         failed = next((i for i, r in enumerate(results) if not r.passed), None)
         if self.picture is not None and failed is not None:
             image = self.picture.draw(functions)

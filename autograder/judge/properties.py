@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.reporting import with_reporter
 
+from autograder.judge import draws  # noqa: F401  (before any search: draws independent of the entry point)
 from autograder.judge.checks import Mismatch, show
 from autograder.judge.results import CheckResult, Counterexample
 from autograder.judge.subject import Subject

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from autograder.judge.results import SubmissionResult
-from autograder.pipeline.worker import GradingJob
+from autograder.judge.worker import GradingJob
 
 _offered: dict[GradingJob, tuple[str, SubmissionResult]] = {}
 

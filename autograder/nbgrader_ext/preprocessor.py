@@ -18,8 +18,8 @@ from traitlets import Bool, Float, Integer
 from autograder.errors import SubmissionError
 from autograder.judge.results import SubmissionResult
 from autograder.nbgrader_ext import handoff
-from autograder.pipeline import worker
-from autograder.pipeline.worker import GradingJob
+from autograder.judge import worker
+from autograder.judge.worker import GradingJob
 from autograder.reports.feedback_text import render_part
 from autograder.reports.records import record_path, save_result
 from autograder.sandbox.limits import Limits, MiB

@@ -19,7 +19,8 @@ from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
 from autograder.nbgrader_ext import handoff
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
-from autograder.pipeline import pool, records_io, worker
+from autograder.judge import worker
+from autograder.pipeline import pool, records_io
 from autograder.pipeline.course import CourseRoot, failure_reason
 from autograder.reports.records import result_from_json
 from autograder.sandbox.bwrap import BwrapSandbox
@@ -81,7 +82,7 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     step = SandboxedGrading(config=api.config)
     planned = [step.job(student, assignment, assignment) for student in todo]
     digests = {job: handoff.notebook_digest(job) for job in planned}
-    worker.prepare(str(course.root), assignment)
+    worker.prepare(str(course.root), assignment, step.max_examples)
     outcomes = {}
     for job, record in pool.results(planned, jobs or pool.default_jobs()):
         result = result_from_json(json.loads(record))

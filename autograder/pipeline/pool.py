@@ -18,8 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
 from autograder.judge.grader import ungradable
-from autograder.pipeline import worker
-from autograder.pipeline.worker import GradingJob
+from autograder.judge import worker
+from autograder.judge.worker import GradingJob
 from autograder.reports.records import dumps, result_to_json
 
 WORKER_DIED = ("the grading worker process died while grading this submission (out of memory, or a grader "
@@ -57,10 +57,10 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
     """Run ``jobs`` in one pool; return those left unfinished because a worker died (after one retry)."""
     first = jobs[0]
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.pipeline.worker"])
+    context.set_forkserver_preload(["autograder.judge.worker"])
     broken: list[GradingJob] = []
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker.prepare,
-                               initargs=(first.course_root, first.assignment))
+                               initargs=(first.course_root, first.assignment, first.max_examples))
     try:
         pending: dict[Future, GradingJob] = {pool.submit(_run_safely, run, job): job for job in jobs}
         for future in as_completed(pending):

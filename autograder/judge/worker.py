@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.judge.grader import Assignment, Settings, grade_submission, ungradable
+from autograder.judge.input_cache import load_or_build
 from autograder.judge.notebook import read_notebook
 from autograder.judge.results import SubmissionResult
 from autograder.reports.records import dumps, result_to_json
@@ -43,9 +44,10 @@ def _assignment(course_root: str, name: str) -> Assignment:
     return Assignment.load(name, Path(course_root))
 
 
-def prepare(course_root: str, assignment: str) -> None:
-    """Per-worker set-up, once: load the instructor's side so the first job pays nothing extra."""
-    _assignment(course_root, assignment)
+def prepare(course_root: str, assignment: str, max_examples: int) -> None:
+    """Per-worker set-up, once: the instructor's side and the class's input cache (built here if
+    no valid one is on disk, so a caller that prepares before starting workers builds it once)."""
+    load_or_build(_assignment(course_root, assignment), max_examples)
 
 
 def grade(job: GradingJob) -> SubmissionResult:
@@ -57,7 +59,8 @@ def grade(job: GradingJob) -> SubmissionResult:
     except ValueError as exc:
         return ungradable(job.student, job.assignment, str(exc), sandboxed=job.sandboxed)
     factory = sandbox_factory(job.limits, files, isolate=job.sandboxed)
-    return grade_submission(job.student, assignment, notebook, factory, job.settings)
+    return grade_submission(job.student, assignment, notebook, factory, job.settings,
+                            load_or_build(assignment, job.max_examples))
 
 
 def run(job: GradingJob) -> str:
