@@ -1,7 +1,11 @@
-"""BwrapSandbox as a Sandbox: the same protocol as the in-process twin, plus its jail's shape."""
+"""The jails as Sandboxes: the same protocol as the in-process twin, plus the jail's shape.
+
+Every jail test runs against ``BwrapSandbox`` and ``ForkedSandbox`` (forked from the template).
+"""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -11,10 +15,16 @@ import torch
 from autograder.sandbox import bwrap
 from autograder.sandbox.base import SandboxFault
 from autograder.sandbox.bwrap import BwrapSandbox, SandboxUnavailable
-from autograder.sandbox.process import _describe_exit
 from autograder.sandbox.limits import Limits
+from autograder.sandbox.process import ProcessSandbox, _describe_exit
+from autograder.sandbox.template import ForkedSandbox
 
 needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available(), reason="bubblewrap cannot run here")
+JAILS = [
+    pytest.param(BwrapSandbox, id="bwrap"),
+    pytest.param(ForkedSandbox, id="forked",
+                 marks=pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox template needs root")),
+]
 MSE = "import torch\ndef mse(a, b):\n    return ((a - b) ** 2).mean()\n"
 
 
@@ -47,19 +57,19 @@ def test_a_missing_bwrap_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
         bwrap._unavailable_reason.cache_clear()
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=JAILS)
+def box(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     files = tmp_path_factory.mktemp("student")
     (files / "data").mkdir()
     (files / "data" / "points.csv").write_text("1,2\n")
-    with BwrapSandbox(files) as sandbox:
+    with request.param(files) as sandbox:
         sandbox.run_cell(MSE)
         yield sandbox
 
 
 @pytest.mark.slow
 @needs_bwrap
-def test_calls_round_trip_values_gradients_and_inputs(box: BwrapSandbox) -> None:
+def test_calls_round_trip_values_gradients_and_inputs(box: ProcessSandbox) -> None:
     reply = box.call("mse", [torch.tensor([1.0, 2.0]), torch.tensor([0.0, 0.0])], grad=True)
     assert reply.error is None and float(reply.value) == 2.5
     assert torch.equal(reply.grads[0], torch.tensor([1.0, 2.0]))
@@ -69,7 +79,7 @@ def test_calls_round_trip_values_gradients_and_inputs(box: BwrapSandbox) -> None
 
 @pytest.mark.slow
 @needs_bwrap
-def test_a_batch_answers_every_call_in_order(box: BwrapSandbox) -> None:
+def test_a_batch_answers_every_call_in_order(box: ProcessSandbox) -> None:
     from autograder.sandbox.base import Call
 
     calls = [Call("mse", (torch.full((3,), float(i)), torch.zeros(3))) for i in range(50)]
@@ -78,7 +88,7 @@ def test_a_batch_answers_every_call_in_order(box: BwrapSandbox) -> None:
 
 @pytest.mark.slow
 @needs_bwrap
-def test_figures_are_described_as_plain_data(box: BwrapSandbox) -> None:
+def test_figures_are_described_as_plain_data(box: ProcessSandbox) -> None:
     box.run_cell("import matplotlib.pyplot as plt\nfig_x, ax = plt.subplots()\nax.plot([0, 1], [2, 3], label='a')\n"
                  "ax.set_title('T'); ax.set_xlabel('w'); ax.set_ylabel('loss'); ax.legend()")
     figure, error = box.figure("fig_x")
@@ -87,7 +97,7 @@ def test_figures_are_described_as_plain_data(box: BwrapSandbox) -> None:
 
 @pytest.mark.slow
 @needs_bwrap
-def test_the_student_files_are_a_writable_copy_in_a_private_home(box: BwrapSandbox, tmp_path: Path) -> None:
+def test_the_student_files_are_a_writable_copy_in_a_private_home(box: ProcessSandbox, tmp_path: Path) -> None:
     run = box.run_cell("import os\nprint(os.getcwd(), os.environ['HOME'], open('data/points.csv').read().strip())\n"
                        "open('data/points.csv', 'a').write('3,4\\n')\nprint(sorted(os.environ))")
     assert run.stdout.startswith("/home/student /home/student 1,2\n")
@@ -96,18 +106,20 @@ def test_the_student_files_are_a_writable_copy_in_a_private_home(box: BwrapSandb
 
 @pytest.mark.slow
 @needs_bwrap
-def test_the_student_has_no_capabilities_and_no_new_privileges(box: BwrapSandbox) -> None:
+def test_the_student_has_no_capabilities_and_no_new_privileges(box: ProcessSandbox) -> None:
     status = box.run_cell("print(open('/proc/self/status').read())").stdout
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    assert fields["CapEff"].strip() == fields["CapPrm"].strip() == fields["CapAmb"].strip() == "0000000000000000"
+    assert {fields[f"Cap{kind}"].strip() for kind in ("Inh", "Prm", "Eff", "Bnd", "Amb")} == {"0000000000000000"}
     assert fields["NoNewPrivs"].strip() == "1"
-    assert fields["Uid"].split()[0] != "0"
+    assert fields["Uid"].split() == fields["Gid"].split() == [str(box.uid)] * 4
+    assert fields["Groups"].strip() == ""
 
 
 @pytest.mark.slow
 @needs_bwrap
-def test_two_sandboxes_run_side_by_side_with_their_own_uids() -> None:
-    with BwrapSandbox() as first, BwrapSandbox() as second:
+@pytest.mark.parametrize("jail", JAILS)
+def test_two_sandboxes_run_side_by_side_with_their_own_uids(jail: type) -> None:
+    with jail() as first, jail() as second:
         assert first.uid != second.uid
         first.run_cell("x = 1")
         assert "NameError" in (second.run_cell("x").error or "")
@@ -115,8 +127,9 @@ def test_two_sandboxes_run_side_by_side_with_their_own_uids() -> None:
 
 @pytest.mark.slow
 @needs_bwrap
-def test_close_is_idempotent_and_a_closed_sandbox_refuses_requests() -> None:
-    sandbox = BwrapSandbox()
+@pytest.mark.parametrize("jail", JAILS)
+def test_close_is_idempotent_and_a_closed_sandbox_refuses_requests(jail: type) -> None:
+    sandbox = jail()
     sandbox.close()
     sandbox.close()
     with pytest.raises(SandboxFault, match="close"):

@@ -1,4 +1,8 @@
-"""A hostile submission against the REAL bubblewrap sandbox: every payload runs as student code.
+"""A hostile submission against the REAL bubblewrap sandboxes: every payload runs as student code.
+
+Every attack runs against both jails: ``BwrapSandbox`` (a new Python per sandbox) and
+``ForkedSandbox`` (forked from the template); the attacks between students forked from one
+template are in ``test_forked_sandbox``.
 
 Each attack must end as a value the grader can report (an error in the cell, ``CallTimeout``,
 ``SandboxDied``, ``SandboxFault``), never as a read or a write outside the sandbox, a hung
@@ -17,6 +21,8 @@ import torch
 from autograder.sandbox.base import CallTimeout, SandboxDied, SandboxFault
 from autograder.sandbox.bwrap import BwrapSandbox
 from autograder.sandbox.limits import Limits
+from autograder.sandbox.process import ProcessSandbox
+from autograder.sandbox.template import ForkedSandbox
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,6 +30,17 @@ pytestmark = [
 ]
 REAL_COURSE = Path(__file__).resolve().parents[1]
 SECRET = "TOP-SECRET-HIDDEN-TEST"
+JAILS = [
+    pytest.param(BwrapSandbox, id="bwrap"),
+    pytest.param(ForkedSandbox, id="forked",
+                 marks=pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox template needs root")),
+]
+
+
+@pytest.fixture(scope="module", params=JAILS)
+def jail(request: pytest.FixtureRequest) -> type:
+    """Which sandbox class the attacks run against."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +70,8 @@ def targets(course: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sandbox(course: Path):
-    with BwrapSandbox(course / "submitted/alice/loss_functions") as box:
+def sandbox(course: Path, jail: type):
+    with jail(course / "submitted/alice/loss_functions") as box:
         yield box
 
 
@@ -81,7 +98,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_secrets_of_the_course_and_other_students_cannot_be_read(sandbox: BwrapSandbox, course: Path) -> None:
+def test_secrets_of_the_course_and_other_students_cannot_be_read(sandbox: ProcessSandbox, course: Path) -> None:
     run = sandbox.run_cell(
         f"for path in {targets(course)!r}:\n"
         "    try:\n        print('READ', path, open(path).read()[:40])\n"
@@ -92,7 +109,7 @@ def test_secrets_of_the_course_and_other_students_cannot_be_read(sandbox: BwrapS
     assert run.stdout.count("refused") == len(targets(course))
 
 
-def test_the_course_root_cannot_be_written(sandbox: BwrapSandbox, course: Path) -> None:
+def test_the_course_root_cannot_be_written(sandbox: ProcessSandbox, course: Path) -> None:
     before = snapshot(course)
     run = sandbox.run_cell(
         f"for path in {targets(course)[:4]!r} + [{str(course / 'submitted/alice/new.txt')!r}]:\n"
@@ -103,7 +120,7 @@ def test_the_course_root_cannot_be_written(sandbox: BwrapSandbox, course: Path) 
     assert snapshot(course) == before
 
 
-def test_the_sandbox_sees_only_its_own_files_and_the_inside_code(sandbox: BwrapSandbox) -> None:
+def test_the_sandbox_sees_only_its_own_files_and_the_inside_code(sandbox: ProcessSandbox) -> None:
     run = sandbox.run_cell(
         "import os\nprint(sorted(os.listdir('.')), sorted(os.listdir('/opt/grader/autograder')), "
         "sorted(os.listdir('/')), os.getuid())"
@@ -113,7 +130,7 @@ def test_the_sandbox_sees_only_its_own_files_and_the_inside_code(sandbox: BwrapS
     assert not run.stdout.rstrip().endswith(" 0")
 
 
-def test_network_reaches_neither_the_host_loopback_nor_the_outside(sandbox: BwrapSandbox) -> None:
+def test_network_reaches_neither_the_host_loopback_nor_the_outside(sandbox: ProcessSandbox) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -130,25 +147,25 @@ def test_network_reaches_neither_the_host_loopback_nor_the_outside(sandbox: Bwra
     assert "CONNECTED" not in run.stdout and run.stdout.count("refused") == 3
 
 
-def test_an_infinite_loop_in_a_cell_times_out_and_a_fresh_sandbox_works() -> None:
-    box = BwrapSandbox()
+def test_an_infinite_loop_in_a_cell_times_out_and_a_fresh_sandbox_works(jail: type) -> None:
+    box = jail()
     with pytest.raises(CallTimeout, match="timed out after 2 s"):
         box.run_cell("while True:\n    pass", timeout=2)
     with pytest.raises(SandboxFault, match="already closed"):
         box.run_cell("1")
-    with BwrapSandbox() as fresh:
+    with jail() as fresh:
         assert fresh.run_cell("print(6 * 7)").stdout == "42\n"
 
 
-def test_an_infinite_loop_inside_a_called_function_times_out() -> None:
-    with BwrapSandbox() as box:
+def test_an_infinite_loop_inside_a_called_function_times_out(jail: type) -> None:
+    with jail() as box:
         box.run_cell("def mse(a, b):\n    while True:\n        pass")
         with pytest.raises(CallTimeout):
             box.call("mse", [torch.zeros(2), torch.zeros(2)], timeout=2)
 
 
-def test_a_memory_bomb_fails_inside_or_dies_with_a_memory_message() -> None:
-    with BwrapSandbox() as box:
+def test_a_memory_bomb_fails_inside_or_dies_with_a_memory_message(jail: type) -> None:
+    with jail() as box:
         try:
             run = box.run_cell("blocks = []\nwhile True:\n    blocks.append(bytearray(256 * 2**20))")
         except SandboxDied as died:
@@ -158,9 +175,9 @@ def test_a_memory_bomb_fails_inside_or_dies_with_a_memory_message() -> None:
             assert box.run_cell("del blocks\nprint('alive')").stdout == "alive\n"
 
 
-def test_a_fork_bomb_is_contained_by_the_process_limit() -> None:
+def test_a_fork_bomb_is_contained_by_the_process_limit(jail: type) -> None:
     limits = Limits()
-    box = BwrapSandbox(limits=limits)
+    box = jail(limits=limits)
     run = box.run_cell(
         "import os, time\nforks = 0\n"
         "while True:\n    try:\n        pid = os.fork()\n    except OSError as exc:\n"
@@ -176,9 +193,9 @@ def test_a_fork_bomb_is_contained_by_the_process_limit() -> None:
     assert host_processes(uid=box.uid) == []
 
 
-def test_a_background_process_does_not_outlive_close() -> None:
+def test_a_background_process_does_not_outlive_close(jail: type) -> None:
     marker = "AUTOGRADER-ESCAPE-MARKER"
-    box = BwrapSandbox()
+    box = jail()
     run = box.run_cell(
         "import subprocess, sys\n"
         f"subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork(): os._exit(0)\\n"
@@ -198,14 +215,14 @@ def test_a_background_process_does_not_outlive_close() -> None:
     ("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\nos._exit(0)",
      "exited with code 0"),
 ])
-def test_a_process_that_kills_itself_is_reported_as_died(payload: str, reason: str) -> None:
-    box = BwrapSandbox()
+def test_a_process_that_kills_itself_is_reported_as_died(payload: str, reason: str, jail: type) -> None:
+    box = jail()
     with pytest.raises(SandboxDied, match=reason):
         box.run_cell(payload)
 
 
-def test_a_flood_of_output_is_truncated_and_the_channel_stays_intact() -> None:
-    with BwrapSandbox() as box:
+def test_a_flood_of_output_is_truncated_and_the_channel_stays_intact(jail: type) -> None:
+    with jail() as box:
         run = box.run_cell("print('x' * 5_000_000)\nimport os\nos.write(1, b'y' * 5_000_000)")
         assert len(run.stdout) < 20_000 and "output truncated" in run.stdout
         box.run_cell("import torch\ndef mse(a, b):\n    print('noise' * 10**5)\n    return ((a - b) ** 2).mean()")
@@ -217,8 +234,8 @@ def test_a_flood_of_output_is_truncated_and_the_channel_stays_intact() -> None:
     b"\x00\x00\x00\x05hello",
     b'\x00\x00\x00\x13{"status":"ok","i":1}',
 ])
-def test_garbage_written_to_every_descriptor_is_a_fault_not_an_answer(garbage: bytes) -> None:
-    box = BwrapSandbox()
+def test_garbage_written_to_every_descriptor_is_a_fault_not_an_answer(garbage: bytes, jail: type) -> None:
+    box = jail()
     with pytest.raises(SandboxFault) as caught:
         box.run_cell(f"import os\nfor fd in range(1, 12):\n    try:\n        os.write(fd, {garbage!r})\n"
                      "    except OSError:\n        pass")
@@ -227,9 +244,9 @@ def test_garbage_written_to_every_descriptor_is_a_fault_not_an_answer(garbage: b
     box.close()
 
 
-def test_file_size_and_scratch_space_are_limited() -> None:
+def test_file_size_and_scratch_space_are_limited(jail: type) -> None:
     limits = Limits(file_bytes=8 * 2**20, scratch_bytes=32 * 2**20)
-    with BwrapSandbox(limits=limits) as box:
+    with jail(limits=limits) as box:
         big = box.run_cell("open('big', 'wb').write(b'0' * (9 * 2**20))")
         assert "File too large" in (big.error or "")
         many = box.run_cell("for i in range(8):\n    open(f'part{i}', 'wb').write(b'0' * (7 * 2**20))")

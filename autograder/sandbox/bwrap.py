@@ -17,7 +17,8 @@ graded in parallel. When the grader is not root, bwrap's unprivileged mode is us
 
 Host-side deadlines, the startup ping and the protocol are ``ProcessSandbox``'s; what this
 class adds to the kill is the pid namespace: killing its init kills everything the student
-started, even a process that left the session.
+started, even a process that left the session. Each instance starts a new Python (about 2.5 s);
+the factory prefers ``ForkedSandbox`` (``template``), with the same jail, and falls back to this.
 """
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ import time
 from pathlib import Path
 
 from autograder.errors import AutograderError
+from autograder.sandbox.launch import SERVER_ARGS, Launch, LaunchedSandbox, server_environment
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
 from autograder.sandbox.pipe import wait_readable
-from autograder.sandbox.process import SERVER_ARGS, Launch, ProcessSandbox, server_environment
 
 UID_BASE = 1_000_000_000
+NAMESPACES = ("--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try")
 INSTALL_HINT = (
     "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap` (Debian/Ubuntu), "
     "or pass --no-sandbox to grade without isolation (stated in every report)"
@@ -76,12 +78,22 @@ def _unavailable_reason() -> str | None:
     return None
 
 
-def _next_uid() -> int:
+def next_uid() -> int:
+    """A host uid of the sandbox's own (see the module docstring); only when the grader is root."""
     with _uid_lock:
         return UID_BASE + (os.getpid() % (1 << 22)) * 256 + next(_uid_counter) % 256
 
 
-class BwrapSandbox(ProcessSandbox):
+def jail_command(options: list[str], mounts: list[str], program: list[str]) -> list[str]:
+    """bwrap with ``options`` and the ``mounts``, running ``program`` in the server's whole environment."""
+    env = server_environment(HOME, GRADER_ROOT, f"{VENV_ROOT}/bin")
+    return [
+        "bwrap", *options, "--new-session", *mounts, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME,
+        "--clearenv", *itertools.chain.from_iterable(("--setenv", k, v) for k, v in env.items()), *program,
+    ]
+
+
+class BwrapSandbox(LaunchedSandbox):
     """One submission's function server in a bubblewrap jail; see the module docstring.
 
     ``files`` is the student's folder, copied into the sandbox's private tmpfs. Several
@@ -90,7 +102,7 @@ class BwrapSandbox(ProcessSandbox):
 
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits()) -> None:
         self.check_available()
-        self.uid: int | None = _next_uid() if os.geteuid() == 0 else None
+        self.uid: int | None = next_uid() if os.geteuid() == 0 else None
         self.child_pid: int | None = None  # host pid of the sandbox's pid-1 (its death ends all)
         self._pidfd: int | None = None
         self._info_read: int | None = None
@@ -117,8 +129,7 @@ class BwrapSandbox(ProcessSandbox):
 
     def _command(self, mounts: list[str], python: str, info_fd: int) -> list[str]:
         if self.uid is not None:
-            isolation = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                         "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+            isolation = [*NAMESPACES, "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                          "--cap-add", "CAP_SETPCAP"]
             drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--"]
@@ -126,13 +137,8 @@ class BwrapSandbox(ProcessSandbox):
             isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns",
                          "--cap-drop", "ALL"]
             drop = []
-        env = server_environment(HOME, GRADER_ROOT, f"{VENV_ROOT}/bin")
-        return [
-            "bwrap", *isolation, "--die-with-parent", "--new-session", "--info-fd", str(info_fd),
-            *mounts, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME, "--clearenv",
-            *itertools.chain.from_iterable(("--setenv", k, v) for k, v in env.items()),
-            *drop, python, *SERVER_ARGS,
-        ]
+        return jail_command([*isolation, "--die-with-parent", "--info-fd", str(info_fd)], mounts,
+                            [*drop, python, *SERVER_ARGS])
 
     def _process_limit(self) -> int | None:
         """With a uid of its own the sandbox's count starts at zero, and root's exemption is gone."""

@@ -2,8 +2,10 @@
 
 The grader asks for a *factory*, not a sandbox: a fault closes a sandbox for good, so the
 grader starts a fresh one whenever it needs to, always with the same files and limits. The
-check that bubblewrap works is made here, once, so a machine without it fails with the
-install hint before the first submission is touched, not halfway through a class.
+jail is forked from this grader process's template (milliseconds) where the template runs,
+and is a ``BwrapSandbox`` of its own (a new Python, seconds) where it cannot. The check that
+bubblewrap works is made here, once, so a machine without it fails with the install hint
+before the first submission is touched, not halfway through a class.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from autograder.sandbox.base import Sandbox
 from autograder.sandbox.bwrap import BwrapSandbox
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.local import LocalSandbox
+from autograder.sandbox.template import ForkedSandbox, shared_template
 
 
 def sandbox_factory(limits: Limits, files: Path | None, isolate: bool = True) -> Callable[[], Sandbox]:
@@ -26,5 +29,11 @@ def sandbox_factory(limits: Limits, files: Path | None, isolate: bool = True) ->
     """
     if isolate:
         BwrapSandbox.check_available()
-        return functools.partial(BwrapSandbox, files, limits)
+        return functools.partial(_jail, files, limits)
     return functools.partial(LocalSandbox, files, limits)
+
+
+def _jail(files: Path | None, limits: Limits) -> Sandbox:
+    """Forked from the template, started (or restarted) on first need; a BwrapSandbox without one."""
+    template = shared_template()
+    return ForkedSandbox(files, limits, template) if template is not None else BwrapSandbox(files, limits)

@@ -38,6 +38,16 @@ class Limits:
     def describe_memory(self) -> str:
         return _human(self.memory_bytes)
 
+    def rlimits(self, processes: int | None) -> dict[str, int]:
+        """The student's rlimits by ``resource`` name, as plain data the template can be sent.
+
+        ``processes`` is RLIMIT_NPROC, which counts every process of the uid (see the launcher);
+        None leaves it unset.
+        """
+        named = {"RLIMIT_AS": self.memory_bytes, "RLIMIT_CPU": self.cpu_seconds, "RLIMIT_FSIZE": self.file_bytes,
+                 "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+        return named if processes is None else {**named, "RLIMIT_NPROC": processes}
+
 
 def _human(size: int) -> str:
     if size % GiB == 0:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import autograder
 from autograder.sandbox.limits import Limits
-from autograder.sandbox.process import SERVER_ARGS, Launch, ProcessSandbox, server_environment
+from autograder.sandbox.launch import SERVER_ARGS, Launch, LaunchedSandbox, server_environment
 
 
 def _copy_files(files: Path, home: Path) -> None:
@@ -38,7 +38,7 @@ def _copy_files(files: Path, home: Path) -> None:
             shutil.copyfile(path, dest)
 
 
-class LocalSandbox(ProcessSandbox):
+class LocalSandbox(LaunchedSandbox):
     """One submission's function server as a plain child process; see the module docstring."""
 
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits()) -> None:

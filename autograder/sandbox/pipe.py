@@ -76,6 +76,13 @@ class Pipe:
                 raise PipeClosed()
             self._buffer += chunk
 
+    def close(self) -> None:
+        for fd in (self._read_fd, self._write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     @staticmethod
     def _wait(poller: select.poll, deadline: float) -> None:
         remaining = deadline - time.monotonic()
