@@ -113,7 +113,7 @@ class ProcessSandbox(Sandbox):
             raise self._fault(SandboxDied(self._death()))
         except wire.WireError as exc:
             raise self._fault(SandboxFault(f"the sandbox broke the protocol: {exc}"))
-        if not isinstance(answer, dict) or answer.pop("id", None) != request_id:
+        if not isinstance(answer, dict) or not _is_id(answer.pop("id", None), request_id):
             raise self._fault(SandboxFault("the sandbox broke the protocol: an answer to no request it was sent"))
         return answer
 
@@ -143,3 +143,8 @@ class ProcessSandbox(Sandbox):
     def __del__(self) -> None:
         if getattr(self, "_closed", "") is None and getattr(self, "_pipe", None) is not None:
             self.close()
+
+
+def _is_id(value: object, request_id: int) -> bool:
+    """The echoed id must be that very int: a forged array compared with ``!=`` would raise."""
+    return type(value) is int and value == request_id
