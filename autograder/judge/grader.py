@@ -60,6 +60,7 @@ class Assignment:
 class Settings:
     max_examples: int = 50
     sandboxed: bool = True
+    limits: Limits = Limits()  # those of the sandbox factory: its deadlines, and the time budgets
 
 
 def grade_submission(
@@ -75,7 +76,7 @@ def grade_submission(
     if inputs is not None and inputs.max_examples != settings.max_examples:
         raise ValueError(f"input cache for max_examples={inputs.max_examples}, grading with {settings.max_examples}")
     plan = plan_submission(assignment.instructor, submission)
-    process = StudentProcess(sandbox_factory)
+    process = StudentProcess(sandbox_factory, settings.limits)
     try:
         runs = process.run_cells(plan.cells)
         functions = SandboxFunctions(process, inputs=inputs)
@@ -135,7 +136,7 @@ def grade_notebook_file(path: str | Path, assignment_name: str, *, isolate: bool
                         limits: Limits = Limits(), settings: Settings | None = None) -> SubmissionResult:
     """Grade one notebook with no course directory or gradebook (Gradescope-style)."""
     assignment = Assignment.load(assignment_name)
-    settings = settings or Settings(sandboxed=isolate)
+    settings = dataclasses.replace(settings or Settings(sandboxed=isolate), limits=limits)
     factory = sandbox_factory(limits, None, isolate=isolate)
     student = Path(path).stem
     try:

@@ -4,6 +4,8 @@ Hypothesis draws the inputs, calls the student's function through its ``Subject`
 failure, shrinks it; its final replay is the minimal example, which becomes the student's
 counterexample. Hypothesis must stay silent: under plain nbgrader any stderr output zeroes the
 test cell, so its reporter and warnings are muted here and everything goes into the result.
+Once the subject is out of time (a spent budget, see ``autograder.judge.student_process``) the
+search stops at once, without shrinking: the check fails with the budget's reason.
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ from autograder.sandbox.base import Reply
 
 Diagnose = Callable[[Subject, tuple, "Reply | None"], "str | None"]
 _PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)  # no explain: it re-runs a lot
+
+
+class _StopSearch(BaseException):
+    """Stops a search: not an Exception, so Hypothesis neither shrinks nor reports it."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ def _mismatch_in(error: BaseException) -> Mismatch | None:
 def run_property(prop: Property, subject: Subject, *, max_examples: int,
                  diagnose: Diagnose | None = None) -> CheckResult:
     """Search for inputs that break ``prop``; errors other than a Mismatch are grader bugs and propagate."""
+    if _spent(subject):
+        return _cut_short(prop, subject)
 
     @search_settings(max_examples)
     @given(prop.strategy)
@@ -65,13 +73,18 @@ def run_property(prop: Property, subject: Subject, *, max_examples: int,
         try:
             prop.check(subject, args)
         except Mismatch as mismatch:
-            mismatch.inputs = args
-            raise
+            if not _spent(subject):
+                mismatch.inputs = args
+                raise
+        if _spent(subject):
+            raise _StopSearch
 
     with warnings.catch_warnings(), with_reporter(_silent):
         warnings.simplefilter("ignore")
         try:
             search()
+        except _StopSearch:
+            return _cut_short(prop, subject)
         except BaseException as error:  # Hypothesis re-raises the minimal failure (or a group of them)
             mismatch = _mismatch_in(error)
             if mismatch is None:
@@ -89,6 +102,15 @@ def _failed(prop: Property, subject: Subject, mismatch: Mismatch, diagnose: Diag
     diagnosis = diagnose(subject, mismatch.inputs, mismatch.reply) if diagnose else None
     return CheckResult(name=prop.name, passed=False, weight=prop.weight, message=mismatch.message,
                        counterexample=counterexample, diagnosis=diagnosis)
+
+
+def _spent(subject: Subject | None) -> bool:
+    return isinstance(subject, Subject) and subject.out_of_time
+
+
+def _cut_short(prop: Property, subject: Subject) -> CheckResult:
+    return CheckResult(name=prop.name, passed=False, weight=prop.weight,
+                       message=f"`{subject.name}` {subject.fault} before this check could finish")
 
 
 def _silent(_: Any) -> None:

@@ -2,7 +2,9 @@
 
 A sandbox fault (timeout, crash, broken protocol) is turned into a failed ``Reply`` and kept:
 once a function has timed out, every later call answers with the same reason at once, so
-Hypothesis shrinking a failure does not wait out the same timeout hundreds of times.
+Hypothesis shrinking a failure does not wait out the same timeout hundreds of times. A spent
+time budget (``autograder.judge.student_process``) is such a fault too, and marks the subject
+``out_of_time``, so the checks still to run stop at once.
 
 With ``remember`` (the batched fast path, ``autograder.judge.batched``) a subject answers a
 call it has seen from memory and can fetch many calls in one round trip (``prefetch``). That
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 import torch
 
+from autograder.judge.student_process import OutOfTime
 from autograder.judge.memo import digest
 from autograder.sandbox.base import Call, Figure, Reply, Sandbox, SandboxFault
 
@@ -32,6 +35,7 @@ class Subject:
         self._sandbox = sandbox
         self._timeout = timeout
         self.fault: str | None = None  # set once the sandbox failed; sticky
+        self.out_of_time = False  # the fault is a spent budget
         self._replies: dict[tuple[bool, bytes], Reply] | None = {} if remember else None
         self.batches = remember  # off after a prefetch fault: one lost timeout per function at most
 
@@ -44,7 +48,7 @@ class Subject:
         try:
             reply = self._sandbox.call(self.name, tensors, grad=grad, timeout=self._timeout)
         except SandboxFault as fault:
-            self.fault = fault.reason
+            self._failed(fault)
             return Reply(error=fault.reason)
         if key is not None:
             self._replies[key] = reply
@@ -58,7 +62,8 @@ class Subject:
 
     def prefetch(self, calls: Sequence[tuple[tuple[torch.Tensor, ...], bool]]) -> bool:
         """Fetch ``(tensors, grad)`` calls in batches and remember the replies. A fault here is
-        NOT sticky (a one-by-one run might never make that call): returns False and batches no more."""
+        NOT sticky (a one-by-one run might never make that call), a spent budget is: returns False
+        and batches no more."""
         if not self.batches or self.fault is not None:
             return False
         wanted = {(grad, digest(tensors)): Call(self.name, tuple(tensors), grad) for tensors, grad in calls}
@@ -67,11 +72,16 @@ class Subject:
             chunk = missing[start:start + PREFETCH_CHUNK]
             try:
                 replies = self._sandbox.call_batch([call for _, call in chunk], timeout=self._timeout)
-            except SandboxFault:
+            except SandboxFault as fault:
+                if isinstance(fault, OutOfTime):
+                    self._failed(fault)
                 self.batches = False
                 return False
             self._replies.update((key, reply) for (key, _), reply in zip(chunk, replies))
         return True
+
+    def _failed(self, fault: SandboxFault) -> None:
+        self.fault, self.out_of_time = fault.reason, isinstance(fault, OutOfTime)
 
     def __repr__(self) -> str:
         return f"Subject({self.name!r})"

@@ -19,6 +19,7 @@ from autograder.judge.results import SubmissionResult
 from autograder.reports.records import dumps, result_to_json
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits
+from autograder.sandbox.template import shared_template
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class GradingJob:
 
     @property
     def settings(self) -> Settings:
-        return Settings(max_examples=self.max_examples, sandboxed=self.sandboxed)
+        return Settings(max_examples=self.max_examples, sandboxed=self.sandboxed, limits=self.limits)
 
 
 @functools.lru_cache(maxsize=8)
@@ -44,10 +45,13 @@ def _assignment(course_root: str, name: str) -> Assignment:
     return Assignment.load(name, Path(course_root))
 
 
-def prepare(course_root: str, assignment: str, max_examples: int) -> None:
+def prepare(course_root: str, assignment: str, max_examples: int, sandboxed: bool = False) -> None:
     """Per-worker set-up, once: the instructor's side and the class's input cache (built here if
-    no valid one is on disk, so a caller that prepares before starting workers builds it once)."""
+    no valid one is on disk, so a caller that prepares before starting workers builds it once),
+    and with ``sandboxed`` this process's sandbox template, so the first job pays nothing extra."""
     load_or_build(_assignment(course_root, assignment), max_examples)
+    if sandboxed:
+        shared_template()
 
 
 def grade(job: GradingJob) -> SubmissionResult:

@@ -33,6 +33,12 @@ class SandboxedGrading(NbGraderPreprocessor):
     max_examples = Integer(50, help="Hypothesis examples per property").tag(config=True)
     cell_timeout = Float(60.0, help="Wall-clock seconds for one student cell").tag(config=True)
     call_timeout = Float(30.0, help="Wall-clock seconds for one batch of calls of a student function").tag(config=True)
+    # Budgets far above an honest submission's cost (see autograder.judge.student_process), so they only
+    # ever stop a slow one: its result may then vary a little with the machine's load.
+    function_budget = Float(60.0, help="Wall-clock seconds spent on one graded function, over all "
+                                       "its checks").tag(config=True)
+    submission_budget = Float(300.0, help="Wall-clock seconds spent on one submission: cells, calls "
+                                          "and figures").tag(config=True)
     cpu_seconds = Integer(900, help="CPU seconds for one submission's process, over its life").tag(config=True)
     memory_mb = Integer(2048, help="Address-space limit of the student's process (MiB)").tag(config=True)
     max_processes = Integer(64, help="Processes and threads the student's code may run at once").tag(config=True)
@@ -40,7 +46,8 @@ class SandboxedGrading(NbGraderPreprocessor):
 
     def limits(self) -> Limits:
         return Limits(
-            cell_seconds=self.cell_timeout, call_seconds=self.call_timeout, cpu_seconds=self.cpu_seconds,
+            cell_seconds=self.cell_timeout, call_seconds=self.call_timeout, function_seconds=self.function_budget,
+            submission_seconds=self.submission_budget, cpu_seconds=self.cpu_seconds,
             memory_bytes=self.memory_mb * MiB, processes=self.max_processes, file_bytes=self.file_size_mb * MiB,
         )
 

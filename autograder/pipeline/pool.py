@@ -60,7 +60,7 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
     context.set_forkserver_preload(["autograder.judge.worker"])
     broken: list[GradingJob] = []
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker.prepare,
-                               initargs=(first.course_root, first.assignment, first.max_examples))
+                               initargs=(first.course_root, first.assignment, first.max_examples, first.sandboxed))
     try:
         pending: dict[Future, GradingJob] = {pool.submit(_run_safely, run, job): job for job in jobs}
         for future in as_completed(pending):

@@ -14,6 +14,8 @@ Why these defaults:
   sandbox even when a class is graded in parallel.
 * ``cpu_seconds`` is a lifetime budget of the whole process (RLIMIT_CPU cannot be reset); the
   wall-clock deadlines per cell and per call batch are what stop an infinite loop.
+* ``function_seconds`` and ``submission_seconds`` are not the sandbox's: the trusted grader
+  keeps these budgets (``autograder.judge.student_process``, which says why these values).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ GiB = 1024 * MiB
 class Limits:
     cell_seconds: float = 60.0  # wall time for one student cell
     call_seconds: float = 30.0  # wall time for one batch of calls (or a figure request)
+    function_seconds: float = 60.0  # wall time waiting on one graded function, over all its checks
+    submission_seconds: float = 300.0  # wall time waiting on one submission's sandbox, in all
     startup_seconds: float = 60.0  # wall time for python + torch + the server to come up
     cpu_seconds: int = 900  # RLIMIT_CPU over the sandbox's whole life
     memory_bytes: int = 2 * GiB  # RLIMIT_AS
