@@ -26,6 +26,7 @@ OpenMP pool started before a fork deadlocks the child) and refuses to serve with
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -44,7 +45,7 @@ def preload() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  builds the font cache once, for every child
+    import matplotlib.pyplot as plt
     import torch
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -53,7 +54,13 @@ def preload() -> None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     TransformerManager().transform_cell("%matplotlib inline\n")  # its lazy imports and compiled patterns
+    figure, ax = plt.subplots()  # fonts, tick formatters and the Agg canvas: 0.1 s a child otherwise
+    ax.set_title("warm-up")
+    figure.canvas.draw()
+    plt.close(figure)
     _seed()  # numpy.random's first use imports it (10 ms a child otherwise)
+    gc.collect()
+    gc.freeze()  # a child's collections then skip the template's objects instead of copying their pages
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise SystemExit(f"the template runs {threads} threads after its imports: forking it is unsafe")

@@ -8,7 +8,9 @@ judged directly, on the trusted side, by the property's own check against a reme
 property passes, as the search would have. Any failure, grader error or sandbox fault while
 prefetching falls back to ``run_property`` with the same subject, so the search, its shrinking
 and the diagnosis are Hypothesis's own, reusing every reply already fetched. A prefetch fault is
-not sticky: the one-by-one run may never make the call that broke the batch.
+not sticky: the one-by-one run may never make the call that broke the batch. Before a full run,
+the searches of earlier submissions are replayed (``replay``): a student whose answers follow a
+known search gets its result without Hypothesis, and each full run teaches the next.
 
 A remembered reply equals a fresh call because the server reseeds ``random``, NumPy and torch
 from the function name and its inputs before every call. Limits: a function whose answers
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
-from autograder.judge.properties import Diagnose, Property, run_property
+from autograder.judge import replay
+from autograder.judge.properties import Diagnose, Property, failed_check, run_property
 from autograder.judge.results import CheckResult
 from autograder.judge.subject import Subject
 from autograder.sandbox.base import Reply
@@ -59,9 +62,20 @@ def judge_property(prop: Property, subject: Subject, *, max_examples: int, diagn
                    inputs: "InputCache | None" = None) -> CheckResult:
     """What ``run_property`` would return, without a search when every cached input passes."""
     cached = None if inputs is None else inputs.of(prop)
-    if cached is not None and _every_input_passes(prop, subject, cached):
+    if cached is None:
+        return run_property(prop, subject, max_examples=max_examples, diagnose=diagnose)
+    if _every_input_passes(prop, subject, cached):
         return CheckResult(name=prop.name, passed=True, weight=prop.weight)
-    return run_property(prop, subject, max_examples=max_examples, diagnose=diagnose)
+    known = replay.walk(prop, subject)
+    if known is not None and not subject.out_of_time:
+        if known.mismatch is None:
+            return CheckResult(name=prop.name, passed=True, weight=prop.weight)
+        return failed_check(prop, subject, known.mismatch, diagnose)
+    steps: list = []
+    result = run_property(prop, subject, max_examples=max_examples, diagnose=diagnose, steps=steps)
+    if not subject.out_of_time:  # a search cut short by a budget is no path of the search
+        replay.learn(prop, steps)
+    return result
 
 
 def _every_input_passes(prop: Property, subject: Subject, cached: Sequence[tuple]) -> bool:

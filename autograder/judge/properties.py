@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
+from hypothesis.internal.escalation import InterestingOrigin
 from hypothesis.reporting import with_reporter
 
 from autograder.judge import draws  # noqa: F401  (before any search: draws independent of the entry point)
@@ -61,9 +62,18 @@ def _mismatch_in(error: BaseException) -> Mismatch | None:
     return None
 
 
+def outcome_of(mismatch: Mismatch | None) -> Hashable:
+    """What a search's next step depends on: a pass, or where the failure was raised (as
+    Hypothesis itself tells failures apart)."""
+    return None if mismatch is None else InterestingOrigin.from_exception(mismatch)
+
+
 def run_property(prop: Property, subject: Subject, *, max_examples: int,
-                 diagnose: Diagnose | None = None) -> CheckResult:
-    """Search for inputs that break ``prop``; errors other than a Mismatch are grader bugs and propagate."""
+                 diagnose: Diagnose | None = None, steps: list | None = None) -> CheckResult:
+    """Search for inputs that break ``prop``; errors other than a Mismatch are grader bugs and propagate.
+
+    ``steps``, if given, receives every ``(args, outcome_of(...))`` the search's body saw, in order.
+    """
     if _spent(subject):
         return _cut_short(prop, subject)
 
@@ -75,9 +85,13 @@ def run_property(prop: Property, subject: Subject, *, max_examples: int,
         except Mismatch as mismatch:
             if not _spent(subject):
                 mismatch.inputs = args
+                if steps is not None:
+                    steps.append((args, outcome_of(mismatch)))
                 raise
         if _spent(subject):
             raise _StopSearch
+        if steps is not None:
+            steps.append((args, None))
 
     with warnings.catch_warnings(), with_reporter(_silent):
         warnings.simplefilter("ignore")
@@ -89,11 +103,11 @@ def run_property(prop: Property, subject: Subject, *, max_examples: int,
             mismatch = _mismatch_in(error)
             if mismatch is None:
                 raise
-            return _failed(prop, subject, mismatch, diagnose)
+            return failed_check(prop, subject, mismatch, diagnose)
     return CheckResult(name=prop.name, passed=True, weight=prop.weight)
 
 
-def _failed(prop: Property, subject: Subject, mismatch: Mismatch, diagnose: Diagnose | None) -> CheckResult:
+def failed_check(prop: Property, subject: Subject, mismatch: Mismatch, diagnose: Diagnose | None) -> CheckResult:
     counterexample = Counterexample(
         inputs=tuple((name, show(value)) for name, value in zip(prop.arg_names, mismatch.inputs)),
         expected=mismatch.expected,
