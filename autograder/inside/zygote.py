@@ -48,6 +48,9 @@ def preload() -> None:
     import matplotlib.pyplot as plt
     import torch
     from IPython.core.inputtransformer2 import TransformerManager
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401  with what a shell imports:
+    import IPython.core.completer, IPython.core.magics, IPython.core.oinspect  # noqa: E401,F401  ~6 ms a child
+    import matplotlib.backends.backend_agg  # noqa: F401
 
     from autograder.inside import server  # noqa: F401
 
