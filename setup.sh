@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need+=(libseccomp2)  # pyseccomp's library (the syscall filter)
 if [[ "${1:-}" == tests ]] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 if ((${#need[@]})); then
   sudo=""; [[ "$(id -u)" == 0 ]] || sudo=sudo

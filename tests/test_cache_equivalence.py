@@ -66,11 +66,11 @@ def test_demo_student_in_a_child_process_gets_the_full_runs_result(student, assi
     assert_same_grading(student, assignment, inputs, factory)
 
 
-def grade_parts(function: str, source: str, inputs: InputCache | None) -> list:
+def grade_parts(function: str, source: str, inputs: InputCache | None, max_examples: int = MAX_EXAMPLES) -> list:
     sandbox = InProcessSandbox()
     assert sandbox.run_cell(HEADER + source).error is None
     functions = SandboxFunctions(sandbox, inputs=inputs)
-    return [PARTS[gid].grade(functions, max_score=POINTS[gid], max_examples=MAX_EXAMPLES, grade_id=gid)
+    return [PARTS[gid].grade(functions, max_score=POINTS[gid], max_examples=max_examples, grade_id=gid)
             for gid in (f"{function}_public", f"{function}_hidden")]
 
 

@@ -51,6 +51,16 @@ def test_the_same_mistake_written_differently_is_replayed_not_searched(searches,
 
 
 @pytest.mark.slow
+def test_a_search_learnt_at_other_max_examples_is_not_replayed(searches, inputs, assignment):
+    from autograder.judge.input_cache import load_or_build
+    _hidden(SUMS, inputs)
+    searched = len(searches)
+    other = grade_parts("mse", SUMS, load_or_build(assignment, MAX_EXAMPLES + 5), MAX_EXAMPLES + 5)
+    assert len(searches) > searched
+    assert other == grade_parts("mse", SUMS, None, MAX_EXAMPLES + 5)
+
+
+@pytest.mark.slow
 def test_a_different_mistake_leaves_the_known_path_and_is_searched_in_full(searches, inputs):
     _hidden(SUMS, inputs)
     searched = len(searches)
@@ -82,9 +92,9 @@ def test_a_tree_never_grows_past_its_bound(monkeypatch):
     monkeypatch.setattr(replay, "MAX_NODES", 4)
     prop = MSE[0]
     steps = [((torch.full((1,), float(i)),), None) for i in range(5)]
-    replay.learn(prop, steps)
-    assert replay.walk(prop, SandboxFunctions(InProcessSandbox()).subject("mse")) is None
-    replay.learn(prop, steps[:3])
-    replay.learn(MSE[1], steps[:3])  # 3 + 3 > 4: the second is dropped
+    replay.learn(prop, 50, steps)
+    assert replay.walk(prop, 50, SandboxFunctions(InProcessSandbox()).subject("mse")) is None
+    replay.learn(prop, 50, steps[:3])
+    replay.learn(MSE[1], 50, steps[:3])  # 3 + 3 > 4: the second is dropped
     assert replay._nodes == 3
     replay.forget()

@@ -19,7 +19,9 @@ out of the student's reach): when the server ends it writes its exit code to ``s
 exits, which kills whatever else runs in the namespace. The server drops to the sandbox's uid
 with rlimits, no capability and no_new_privs, keeps only its channel, seeds the generators,
 then receives the student's files: frames ``{"op": "mkdir"|"write", "path", "data"}`` ending
-with ``{"op": "files-done"}``, before it serves as ``autograder.inside.server`` would.
+with ``{"op": "files-done"}``; last it loads the system-call filter (``seccomp_filter``, compiled
+once here; the reaper loads it too, the template never), then serves as ``autograder.inside.server``
+would.
 
 fork() copies only the calling thread: the template runs no torch op and starts no thread (an
 OpenMP pool started before a fork deadlocks the child) and refuses to serve with more than one.
@@ -35,7 +37,7 @@ import sys
 import traceback
 from typing import BinaryIO, NoReturn
 
-from autograder.inside import jail, wire
+from autograder.inside import jail, seccomp_filter, wire
 
 ALL_FDS = 2**31 - 1
 
@@ -54,6 +56,7 @@ def preload() -> None:
 
     from autograder.inside import server  # noqa: F401
 
+    seccomp_filter.program()  # compiled once (libseccomp); a child only loads it
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     TransformerManager().transform_cell("%matplotlib inline\n")  # its lazy imports and compiled patterns
@@ -128,6 +131,7 @@ def _namespace_init(request: dict, fds: list[int]) -> NoReturn:
         if server == 0:
             _student(uid, request["rlimits"], stdin, stdout)
         jail.drop_capabilities()
+        seccomp_filter.install(seccomp_filter.program())
         os.closerange(0, status)
         os.closerange(status + 1, ALL_FDS)
         while True:
@@ -156,6 +160,7 @@ def _student(uid: int, rlimits: dict[str, int], stdin: int, stdout: int) -> NoRe
         _receive_files(os.fdopen(0, "rb", buffering=0, closefd=False))
         from autograder.inside import server
 
+        seccomp_filter.install(seccomp_filter.program())  # last: no unshare, mount, io_uring... from here on
         server.main()
         code = 0
     except BaseException:

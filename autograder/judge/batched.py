@@ -66,7 +66,7 @@ def judge_property(prop: Property, subject: Subject, *, max_examples: int, diagn
         return run_property(prop, subject, max_examples=max_examples, diagnose=diagnose)
     if _every_input_passes(prop, subject, cached):
         return CheckResult(name=prop.name, passed=True, weight=prop.weight)
-    known = replay.walk(prop, subject)
+    known = replay.walk(prop, max_examples, subject)
     if known is not None and not subject.out_of_time:
         if known.mismatch is None:
             return CheckResult(name=prop.name, passed=True, weight=prop.weight)
@@ -74,7 +74,7 @@ def judge_property(prop: Property, subject: Subject, *, max_examples: int, diagn
     steps: list = []
     result = run_property(prop, subject, max_examples=max_examples, diagnose=diagnose, steps=steps)
     if not subject.out_of_time:  # a search cut short by a budget is no path of the search
-        replay.learn(prop, steps)
+        replay.learn(prop, max_examples, steps)
     return result
 
 

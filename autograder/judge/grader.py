@@ -18,9 +18,10 @@ from autograder.errors import AuthoringError
 from autograder.judge import integrity
 from autograder.judge.input_cache import InputCache, load_or_build
 from autograder.judge.notebook import InstructorCell, instructor_cells, plan_submission, read_notebook
-from autograder.judge.results import Flag, PartResult, SubmissionResult
+from autograder.judge.results import PER_PROCESS_LIMITS, Flag, PartResult, SubmissionResult
 from autograder.judge.student_process import StudentProcess
 from autograder.judge.subject import SandboxFunctions
+from autograder.sandbox import cgroups
 from autograder.sandbox.base import Sandbox
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits
@@ -42,8 +43,8 @@ class Assignment:
         source = course_root / "source" / name / f"{name}.ipynb"
         if not source.is_file():
             raise AuthoringError(f"no instructor notebook for '{name}' at {source}")
-        if str(course_root) not in sys.path:
-            sys.path.insert(0, str(course_root))
+        if sys.path[:1] != [str(course_root)]:  # first: a stale course copy on the path must not win
+            sys.path[:] = [str(course_root), *(p for p in sys.path if p != str(course_root))]
         try:
             module = importlib.import_module(f"assignments.{name}.parts")
         except ImportError as exc:
@@ -95,6 +96,8 @@ def grade_submission(
         flags += integrity.runtime_forbidden(function, used)
     if not settings.sandboxed:
         flags.append(Flag("no-sandbox", "graded WITHOUT the sandbox (--no-sandbox): student code was not isolated"))
+    elif (reason := cgroups.fallback_reason()) is not None:
+        flags.append(Flag(PER_PROCESS_LIMITS, f"per-process limits only: cgroups unavailable ({reason})"))
     return SubmissionResult(
         student=student,
         assignment=assignment.name,

@@ -45,18 +45,18 @@ class Replayed:
     mismatch: Mismatch | None
 
 
-_roots: dict[Property, _Node] = {}
+_roots: dict[tuple[Property, int], _Node] = {}  # by property and max_examples: both shape the search
 _nodes = 0
 
 
-def learn(prop: Property, steps: Sequence[Step]) -> None:
-    """Add one full search's body calls, in order, to ``prop``'s tree."""
+def learn(prop: Property, max_examples: int, steps: Sequence[Step]) -> None:
+    """Add one full search's body calls, in order, to the tree of ``prop`` at ``max_examples``."""
     global _nodes
     if not steps or _nodes + len(steps) > MAX_NODES:
         return
-    node = _roots.get(prop)
+    node = _roots.get((prop, max_examples))
     if node is None:
-        node = _roots[prop] = _Node(steps[0][0], digest(steps[0][0]))
+        node = _roots[(prop, max_examples)] = _Node(steps[0][0], digest(steps[0][0]))
         _nodes += 1
     for index, (args, outcome) in enumerate(steps):
         if node.key != digest(args):
@@ -72,9 +72,9 @@ def learn(prop: Property, steps: Sequence[Step]) -> None:
         node = following
 
 
-def walk(prop: Property, subject: Subject) -> Replayed | None:
+def walk(prop: Property, max_examples: int, subject: Subject) -> Replayed | None:
     """The search's result if ``subject``'s answers stay on known paths, else None."""
-    node = _roots.get(prop)
+    node = _roots.get((prop, max_examples))
     while node is not None:
         try:
             prop.check(subject, node.args)

@@ -44,6 +44,9 @@ class PartResult:
     visibility: str = "visible"
 
 
+PER_PROCESS_LIMITS = "per-process-limits"  # the kind of Flag of a sandbox without a cgroup (``grader``)
+
+
 @dataclass(frozen=True)
 class Flag:
     """Something a TA should look at; never an automatic zero."""

@@ -43,12 +43,19 @@ class SandboxedGrading(NbGraderPreprocessor):
     memory_mb = Integer(2048, help="Address-space limit of the student's process (MiB)").tag(config=True)
     max_processes = Integer(64, help="Processes and threads the student's code may run at once").tag(config=True)
     file_size_mb = Integer(64, help="Largest file the student's code may write (MiB)").tag(config=True)
+    sandbox_memory_mb = Integer(None, allow_none=True, help="Memory of a student's whole sandbox, all its processes "
+                                "together, without swap (MiB; a cgroup, where the grader can make one). "
+                                "None: memory_mb").tag(config=True)
+    sandbox_cpus = Float(1.0, help="CPU cores a student's whole sandbox may use at once (a cgroup quota, "
+                                   "where the grader can make one)").tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(
             cell_seconds=self.cell_timeout, call_seconds=self.call_timeout, function_seconds=self.function_budget,
             submission_seconds=self.submission_budget, cpu_seconds=self.cpu_seconds,
             memory_bytes=self.memory_mb * MiB, processes=self.max_processes, file_bytes=self.file_size_mb * MiB,
+            sandbox_memory_bytes=None if self.sandbox_memory_mb is None else self.sandbox_memory_mb * MiB,
+            cpu_cores=self.sandbox_cpus,
         )
 
     def job(self, student: str, assignment: str, notebook: str) -> GradingJob:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from autograder.judge.results import SubmissionResult
+from autograder.judge.results import PER_PROCESS_LIMITS, SubmissionResult
 from autograder.reports import charts, stats
 from autograder.reports.feedback_text import clean, points
 from autograder.reports.html_common import esc, img, page, table
@@ -18,6 +18,10 @@ NO_SANDBOX_WARNING = (
     "WARNING: grading ran WITHOUT the sandbox. Student code ran with the grader's own "
     "permissions and could have changed its score, other students' files or the gradebook. "
     "Do not release these grades; regrade with the sandbox enabled.")
+PER_PROCESS_WARNING = (
+    "Memory, processes and CPU were limited per process only, not for each student's sandbox as a "
+    "whole: {reason}. A submission could use more of the machine than its limits say; scores are "
+    "unaffected. Grade as root on a machine with cgroups to hold the limits per sandbox.")
 
 
 def _section(sid: str, title: str, body: str) -> str:
@@ -34,6 +38,11 @@ def _header(results: Sequence[SubmissionResult], assignment: str, sandboxed: boo
     if not sandboxed or unsandboxed:
         who = "" if not unsandboxed else " Affected: " + ", ".join(unsandboxed) + "."
         banner = f'<div class="banner" role="alert">{esc(NO_SANDBOX_WARNING + who)}</div>'
+    limited = sorted((r.student, f.detail) for r in results for f in r.flags if f.kind == PER_PROCESS_LIMITS)
+    if limited:
+        reason = limited[0][1].removeprefix("per-process limits only: ")
+        who = "" if len(limited) == len(stats.graded(results)) else " Affected: " + ", ".join(s for s, _ in limited) + "."
+        banner += f'<div class="banner" role="alert">{esc(PER_PROCESS_WARNING.format(reason=reason) + who)}</div>'
     summary = stats.score_summary(results)
     ungradable = len(results) - len(stats.graded(results))
     facts = [f"<b>{len(results)}</b> submissions", f"<b>{ungradable}</b> could not be graded"]
@@ -81,7 +90,8 @@ def _mistakes(results: Sequence[SubmissionResult]) -> str:
 
 
 def _flags(results: Sequence[SubmissionResult]) -> str:
-    rows = sorted((r.student, f.kind, f.detail) for r in results for f in r.flags)
+    rows = sorted((r.student, f.kind, f.detail) for r in results for f in r.flags
+                  if f.kind != PER_PROCESS_LIMITS)  # not the student's doing: the banner says it once
     if not rows:
         return _section("flags", "Integrity flags", _none("No integrity flags."))
     body = ("<p>Each flag asks a person to look; none changed a score.</p>"

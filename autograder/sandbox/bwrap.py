@@ -5,7 +5,8 @@ the venv at ``/opt/venv``), the grader's ``autograder/__init__.py`` and ``autogr
 at ``/opt/grader`` and nothing else of the grader, a private size-capped tmpfs at
 ``/home/student`` holding a copy of that student's files (cwd, HOME, TMPDIR, MPLCONFIGDIR), a
 fresh ``/proc`` and a minimal ``/dev``. No network (only its own loopback), no other student,
-no course root, a cleared environment, rlimits from ``Limits``.
+no course root, a cleared environment, rlimits from ``Limits``, and the system-call filter of
+``autograder/inside/seccomp_filter.py`` (bwrap's ``--seccomp``, loaded just before its exec).
 
 Who it runs as. When the grader is root, a user namespace would map the student to host uid
 0, which the kernel exempts from RLIMIT_NPROC, so a fork bomb would not be stopped. Instead
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 from autograder.errors import AutograderError
+from autograder.inside import seccomp_filter
 from autograder.sandbox.launch import SERVER_ARGS, Launch, LaunchedSandbox, server_environment
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.mounts import GRADER_ROOT, HOME, VENV_ROOT, Mounts
@@ -67,6 +69,11 @@ def _unavailable_reason() -> str | None:
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return "setpriv is missing: run `apt-get install -y util-linux` (it drops the sandbox to its own uid)"
     try:
+        seccomp_filter.program()
+    except (ImportError, OSError, RuntimeError) as exc:
+        return (f"the sandbox's system-call filter cannot be built ({exc}): run `apt-get install -y libseccomp2` "
+                "and `pip install -r requirements.txt` (pyseccomp)")
+    try:
         probe = subprocess.run(_probe_args(), capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap (bwrap) is installed but could not start: {exc}"
@@ -84,6 +91,14 @@ def next_uid() -> int:
         return UID_BASE + (os.getpid() % (1 << 22)) * 256 + next(_uid_counter) % 256
 
 
+def syscall_filter_fd() -> int:
+    """A file holding the compiled system-call filter (``seccomp_filter``), for bwrap's ``--seccomp``."""
+    fd = os.memfd_create("syscall-filter", os.MFD_CLOEXEC)
+    os.write(fd, seccomp_filter.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def jail_command(options: list[str], mounts: list[str], program: list[str]) -> list[str]:
     """bwrap with ``options`` and the ``mounts``, running ``program`` in the server's whole environment."""
     env = server_environment(HOME, GRADER_ROOT, f"{VENV_ROOT}/bin")
@@ -99,6 +114,8 @@ class BwrapSandbox(LaunchedSandbox):
     ``files`` is the student's folder, copied into the sandbox's private tmpfs. Several
     instances may run at once. After any ``SandboxFault`` the instance is closed: start a new one.
     """
+
+    cgroup_limited = True  # bwrap starts in the sandbox's cgroup (``LaunchedSandbox``)
 
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits()) -> None:
         self.check_available()
@@ -125,9 +142,11 @@ class BwrapSandbox(LaunchedSandbox):
         mounts.grader()
         mounts.scratch(files, self.limits.scratch_bytes)
         self._info_read, info_write = os.pipe()
-        return Launch(self._command(mounts.args, python, info_write), pass_fds=(*mounts.fds, info_write))
+        syscalls = syscall_filter_fd()
+        return Launch(self._command(mounts.args, python, info_write, syscalls),
+                      pass_fds=(*mounts.fds, info_write, syscalls))
 
-    def _command(self, mounts: list[str], python: str, info_fd: int) -> list[str]:
+    def _command(self, mounts: list[str], python: str, info_fd: int, filter_fd: int) -> list[str]:
         if self.uid is not None:
             isolation = [*NAMESPACES, "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                          "--cap-add", "CAP_SETPCAP"]
@@ -137,8 +156,8 @@ class BwrapSandbox(LaunchedSandbox):
             isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns",
                          "--cap-drop", "ALL"]
             drop = []
-        return jail_command([*isolation, "--die-with-parent", "--info-fd", str(info_fd)], mounts,
-                            [*drop, python, *SERVER_ARGS])
+        return jail_command([*isolation, "--die-with-parent", "--info-fd", str(info_fd), "--seccomp", str(filter_fd)],
+                            mounts, [*drop, python, *SERVER_ARGS])
 
     def _process_limit(self) -> int | None:
         """With a uid of its own the sandbox's count starts at zero, and root's exemption is gone."""

@@ -1,7 +1,7 @@
 """Sandboxes whose server is a new program per submission: ``BwrapSandbox`` and ``LocalSandbox``.
 
-The launch runs the server with rlimits (set between fork and exec, so every process the
-student starts inherits them) and a session of its own; a subclass says only what to run
+The launch runs the server with rlimits, in the sandbox's cgroup when it has one (both set between
+fork and exec, so every process the student starts inherits them) and a session of its own; a subclass says only what to run
 (``_launch``) and, if it needs to, how to watch (``_started``), kill (``_kill_tree``) and clean
 up after (``_release``) its process. Starting a new Python costs the import of torch every time
 (about 2.5 s): where it can, the grader forks sandboxes from a template instead (``template``).
@@ -58,6 +58,13 @@ class LaunchedSandbox(ProcessSandbox):
 
     def _start(self, files: Path | None, deadline: float) -> Pipe:
         rlimits = self.limits.rlimits(self._process_limit())
+        group = self._group
+
+        def in_the_child() -> None:  # born in its cgroup: everything it starts is there from the outset
+            if group is not None:
+                group.join_self()
+            apply_limits(rlimits)
+
         launch = self._launch(files)
         child_in, host_out = os.pipe()
         host_in, child_out = os.pipe()
@@ -65,7 +72,7 @@ class LaunchedSandbox(ProcessSandbox):
             self._process = subprocess.Popen(
                 launch.command, stdin=child_in, stdout=child_out, stderr=self._stderr, env=launch.env,
                 cwd=launch.cwd, pass_fds=launch.pass_fds, start_new_session=True,
-                preexec_fn=lambda: apply_limits(rlimits),
+                preexec_fn=in_the_child,
             )
         except BaseException:
             os.close(host_in)

@@ -12,6 +12,13 @@ Why these defaults:
 * ``processes`` (RLIMIT_NPROC) counts threads too; torch with ``OMP_NUM_THREADS=1`` needs a
   handful. The limit is per host uid, and each sandbox gets a uid of its own, so it holds per
   sandbox even when a class is graded in parallel.
+* ``sandbox_memory_bytes``, ``sandbox_processes`` and ``cpu_cores`` hold for the whole sandbox,
+  all its processes together, where the machine allows a cgroup per sandbox
+  (``autograder.sandbox.cgroups``; otherwise only the per-process rlimits hold). The memory is
+  resident memory without swap, 2 GiB like RLIMIT_AS (an honest submission's 680 MiB above are
+  address space, less of it resident), so six processes of 400 MiB each cannot take 2.4 GiB; the processes are
+  ``processes`` plus the jail's own few (bwrap, the namespace's init); one core each, so a class
+  graded on N workers keeps to N cores.
 * ``cpu_seconds`` is a lifetime budget of the whole process (RLIMIT_CPU cannot be reset); the
   wall-clock deadlines per cell and per call batch are what stop an infinite loop.
 * ``function_seconds`` and ``submission_seconds`` are not the sandbox's: the trusted grader
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+JAIL_PROCESSES = 4  # a sandbox's own processes beside the student's: bwrap, the namespace's init
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,20 @@ class Limits:
     file_bytes: int = 64 * MiB  # RLIMIT_FSIZE: largest file the student may write
     open_files: int = 256  # RLIMIT_NOFILE
     scratch_bytes: int = 256 * MiB  # size of the private tmpfs holding the student's files
+    sandbox_memory_bytes: int | None = None  # memory of the whole sandbox (its cgroup); None: memory_bytes
+    sandbox_processes: int | None = None  # pids of the whole sandbox; None: processes + JAIL_PROCESSES
+    cpu_cores: float = 1.0  # CPU quota of the whole sandbox, in cores
+
+    @property
+    def sandbox_memory(self) -> int:
+        return self.memory_bytes if self.sandbox_memory_bytes is None else self.sandbox_memory_bytes
+
+    @property
+    def sandbox_pids(self) -> int:
+        return self.processes + JAIL_PROCESSES if self.sandbox_processes is None else self.sandbox_processes
+
+    def describe_sandbox_memory(self) -> str:
+        return _human(self.sandbox_memory)
 
     def describe_memory(self) -> str:
         return _human(self.memory_bytes)

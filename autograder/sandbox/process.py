@@ -5,7 +5,10 @@ sandboxes (``BwrapSandbox``, ``LocalSandbox``: a new program per submission, see
 and ``ForkedSandbox`` (a fork of the per-grader template, see ``template``): the startup ping,
 requests with ids and host-side deadlines, the description of a death, and the shutdown. A
 subclass says how to start the server (``_start``), what to send it first (``_greeting``), how
-it ended (``_exit_code``), and how to kill everything it started (``_kill``).
+it ended (``_exit_code``), and how to kill everything it started (``_kill``). A subclass with
+``cgroup_limited`` set gets ``self._group`` before ``_start`` (``autograder.sandbox.cgroups``, None
+where cgroups cannot be used) and must put its processes in it before any student code runs; an
+out-of-memory kill in the group ends the sandbox, with that reason.
 
 Time limits are enforced here, on the host: every read and write has a deadline, and on expiry
 (or any protocol breach) everything of the submission is killed and the instance refuses
@@ -21,13 +24,19 @@ from pathlib import Path
 from typing import Iterable
 
 from autograder.inside import wire
+from autograder.sandbox import cgroups
 from autograder.sandbox.base import CallTimeout, Sandbox, SandboxDied, SandboxFault
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.pipe import Pipe, PipeClosed, PipeTimeout
 
 
-def _describe_exit(code: int | None, limits: Limits) -> str:
-    """A signal is -n (Popen, the template's reaper); bwrap exits with the status, or 128 + the signal."""
+def _describe_exit(code: int | None, limits: Limits, out_of_memory: bool = False) -> str:
+    """A signal is -n (Popen, the template's reaper); bwrap exits with the status, or 128 + the signal.
+
+    ``out_of_memory``: the sandbox's cgroup counted an out-of-memory kill, whatever the exit says.
+    """
+    if out_of_memory:
+        return f"the kernel died: exceeded the memory limit of {limits.describe_sandbox_memory()} for the whole sandbox"
     if code is None:
         return "the kernel stopped answering"
     number = -code if code < 0 else code - 128 if code > 128 else 0
@@ -48,21 +57,27 @@ def _describe_exit(code: int | None, limits: Limits) -> str:
 class ProcessSandbox(Sandbox):
     """The server in a child process; after any ``SandboxFault`` the instance is closed."""
 
+    cgroup_limited = False  # a cgroup for the whole sandbox, where the machine allows
+
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits()) -> None:
         self.limits = limits
         self.startup_seconds: float | None = None
         self._closed: str | None = None
         self._ids = itertools.count()
         self._pipe: Pipe | None = None
+        self._group: cgroups.Group | None = None
         started = time.monotonic()
         deadline = started + limits.startup_seconds
         folder = Path(files) if files is not None else None
         self._stderr = tempfile.TemporaryFile()  # the server's stderr until it redirects it to its log
         try:
+            if self.cgroup_limited:
+                self._group = cgroups.sandbox_group(getattr(self, "uid", None), limits)
             self._pipe = self._start(folder, deadline)
         except BaseException:
             self._stderr.close()
             self._release()
+            self._close_group()
             raise
         try:
             self._exchange({"op": "ping"}, max(deadline - time.monotonic(), 0.001), self._greeting(folder))
@@ -108,6 +123,8 @@ class ProcessSandbox(Sandbox):
                 raise wire.WireError("the sandbox wrote data that was not an answer to any request")
             answer = wire.decode_body(body)
         except PipeTimeout:
+            if self._group is not None and self._group.oom_kills():  # v1: a child killed, the server waiting on it
+                raise self._fault(SandboxDied(_describe_exit(None, self.limits, out_of_memory=True)))
             raise self._fault(CallTimeout(f"timed out after {timeout:g} s (the time limit): likely an infinite loop"))
         except PipeClosed:
             raise self._fault(SandboxDied(self._death()))
@@ -115,10 +132,14 @@ class ProcessSandbox(Sandbox):
             raise self._fault(SandboxFault(f"the sandbox broke the protocol: {exc}"))
         if not isinstance(answer, dict) or not _is_id(answer.pop("id", None), request_id):
             raise self._fault(SandboxFault("the sandbox broke the protocol: an answer to no request it was sent"))
+        if self._group is not None and self._group.version == 1 and self._group.oom_kills():
+            # v1 kills one process, v2 the whole group (memory.oom.group): either way the sandbox is over
+            raise self._fault(SandboxDied(_describe_exit(None, self.limits, out_of_memory=True)))
         return answer
 
     def _death(self) -> str:
-        reason = _describe_exit(self._exit_code(), self.limits)
+        code = self._exit_code()
+        reason = _describe_exit(code, self.limits, self._group is not None and self._group.oom_kills() > 0)
         if self.startup_seconds is None:
             self._stderr.seek(0)
             tail = self._stderr.read()[-1500:].decode(errors="replace").strip()
@@ -133,8 +154,14 @@ class ProcessSandbox(Sandbox):
         self._closed = reason
         self._kill()
         self._release()
+        self._close_group()
         self._pipe.close()
         self._stderr.close()
+
+    def _close_group(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group = None
 
     def close(self) -> None:
         if self._closed is None:

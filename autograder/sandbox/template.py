@@ -30,6 +30,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from autograder.inside import wire
+from autograder.sandbox import cgroups
 from autograder.sandbox.base import SandboxDied, SandboxFault
 from autograder.sandbox.bwrap import NAMESPACES, BwrapSandbox, SandboxUnavailable, jail_command, next_uid
 from autograder.sandbox.limits import MiB, Limits
@@ -55,10 +56,11 @@ class Template:
         self._lock = threading.Lock()
         self._log = tempfile.TemporaryFile()
         self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.group = cgroups.template_group()  # no limits: lets a child's processes be found (Group.adopt)
         try:
             self._process = subprocess.Popen(
                 _command(theirs.fileno()), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-                pass_fds=(theirs.fileno(),))
+                pass_fds=(theirs.fileno(),), preexec_fn=self.group.join_self if self.group is not None else None)
         finally:
             theirs.close()
         self._socket.settimeout(startup_seconds)
@@ -104,6 +106,9 @@ class Template:
             self._process.kill()
             self._process.wait()
         self._log.close()
+        if self.group is not None:
+            self.group.close()
+            self.group = None
 
     def _tail(self) -> str:
         self._log.seek(0)
@@ -189,6 +194,8 @@ class ForkedSandbox(ProcessSandbox):
     ``SandboxFault`` the instance is closed: start a new one.
     """
 
+    cgroup_limited = True  # the init and the server move to the sandbox's cgroup in ``_start``
+
     def __init__(self, files: str | Path | None = None, limits: Limits = Limits(),
                  template: Template | None = None) -> None:
         self.template = template or shared_template()
@@ -207,7 +214,11 @@ class ForkedSandbox(ProcessSandbox):
         try:
             self._pidfd = self.template.spawn(self.uid, self.limits,
                                               (child_in, child_out, self._stderr.fileno(), status_out))
+            if self._group is not None:  # before the student's files: the server runs nothing of theirs before
+                self._group.adopt(_pidfd_pid(self._pidfd), self.template.group)
         except BaseException:
+            if self._pidfd is not None:
+                self._kill()
             os.close(host_in)
             os.close(host_out)
             raise
