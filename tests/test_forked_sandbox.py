@@ -121,19 +121,19 @@ def test_students_share_no_loopback_socket_ipc_or_writable_place(template: Templ
             "abstract = socket.socket(socket.AF_UNIX)\nabstract.bind('\\0autograder-alice')\nabstract.listen()\n"
             "socket.create_connection(('127.0.0.1', 45678), timeout=3).close()\n"
             "print('shm', libc.shmget(0x4242, 4096, 0o1666) >= 0)\n"
-            "import os\nterminal = os.openpty()\n"
+            "import os\nterminal = os.openpty()\nwith open('/dev/shm/alice', 'w') as shm:\n    shm.write('secret')\n"
         )
         assert setup.error is None and setup.stdout == "shm True\n"  # its own loopback and IPC work
         run = bob.run_cell(
             "import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n"
             "for attempt in (lambda: socket.create_connection(('127.0.0.1', 45678), timeout=3),\n"
             "                lambda: socket.socket(socket.AF_UNIX).connect('\\0autograder-alice'),\n"
-            "                lambda: open('/dev/shm/x', 'w'), lambda: open('/tmp/x', 'w')):\n"
+            "                lambda: open('/dev/shm/alice'), lambda: open('/tmp/x', 'w')):\n"
             "    try:\n        attempt(); print('REACHED')\n    except OSError as exc:\n        print(type(exc).__name__)\n"
             "print(libc.shmget(0x4242, 0, 0), ctypes.get_errno(), os.listdir('/dev/shm'), os.listdir('/dev/pts'))"
         )
-        assert run.stdout.split() == ["ConnectionRefusedError", "ConnectionRefusedError", "OSError",
-                                      "FileNotFoundError", "-1", "2", "[]", "['ptmx']"]
+        assert run.stdout.split() == ["ConnectionRefusedError", "ConnectionRefusedError", "FileNotFoundError",
+                                      "FileNotFoundError", "-1", "2", "[]", "['ptmx']"]  # bob's /dev/shm is his own
 
 
 def test_what_a_student_leaves_behind_dies_with_it_and_spares_the_others(template: Template) -> None:

@@ -212,8 +212,6 @@ def test_multiprocessing_with_fork_works(sandbox: ProcessSandbox) -> None:
     assert run.error is None and run.stdout == "[4, 9] [0, 0]\n"
 
 
-@pytest.mark.xfail(strict=True, reason="not the filter: a Pool's locks need a writable /dev/shm, which neither jail "
-                                       "gives the student (read-only in a forked child, root's in bwrap)")
 def test_a_multiprocessing_pool_works(sandbox: ProcessSandbox) -> None:
     run = sandbox.run_cell("import multiprocessing\n"
                            "with multiprocessing.get_context('fork').Pool(2) as pool:\n"

@@ -70,14 +70,15 @@ def private_mounts(home: str, uid: int, size: int) -> None:
     """A /proc of the caller's pid namespace, an empty home only ``uid`` may use, ptys of its own.
 
     Nothing writable (not even a pty number) is shared with the template's other children:
-    /dev/shm becomes an empty read-only tmpfs and there is no /tmp (TMPDIR is the home).
+    /dev/shm is a tmpfs of its own, capped like the home (``multiprocessing``'s locks live there),
+    and there is no /tmp (TMPDIR is the home).
     """
     _check(_libc.umount2(b"/proc", MNT_DETACH))
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={size},nr_inodes={HOME_INODES},mode=0700,uid={uid},gid={uid}")
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
-    _mount("tmpfs", "/dev/shm", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755")
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={size},mode=1777")
 
 
 def _drop_bounding_set() -> None:

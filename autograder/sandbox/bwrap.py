@@ -99,11 +99,13 @@ def syscall_filter_fd() -> int:
     return fd
 
 
-def jail_command(options: list[str], mounts: list[str], program: list[str]) -> list[str]:
-    """bwrap with ``options`` and the ``mounts``, running ``program`` in the server's whole environment."""
+def jail_command(options: list[str], mounts: list[str], program: list[str], shm_bytes: int | None = None) -> list[str]:
+    """bwrap with ``options`` and the ``mounts``, running ``program`` in the server's whole environment;
+    ``shm_bytes``: a private writable /dev/shm of that size (``multiprocessing``'s locks live there)."""
     env = server_environment(HOME, GRADER_ROOT, f"{VENV_ROOT}/bin")
+    shm = ["--size", str(shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"] if shm_bytes else []
     return [
-        "bwrap", *options, "--new-session", *mounts, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME,
+        "bwrap", *options, "--new-session", *mounts, "--proc", "/proc", "--dev", "/dev", *shm, "--chdir", HOME,
         "--clearenv", *itertools.chain.from_iterable(("--setenv", k, v) for k, v in env.items()), *program,
     ]
 
@@ -157,7 +159,7 @@ class BwrapSandbox(LaunchedSandbox):
                          "--cap-drop", "ALL"]
             drop = []
         return jail_command([*isolation, "--die-with-parent", "--info-fd", str(info_fd), "--seccomp", str(filter_fd)],
-                            mounts, [*drop, python, *SERVER_ARGS])
+                            mounts, [*drop, python, *SERVER_ARGS], shm_bytes=self.limits.scratch_bytes)
 
     def _process_limit(self) -> int | None:
         """With a uid of its own the sandbox's count starts at zero, and root's exemption is gone."""
