@@ -6,6 +6,7 @@ with exit status 1; anything else is a grader bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -52,8 +53,14 @@ def _zip_collect(args, downloads: Path | None) -> None:
 
 
 def cmd_grade(args) -> None:
+    scheduler = args.scheduler or None
+    if scheduler and args.jobs:
+        raise AutograderError(
+            f"--jobs {args.jobs} sizes the local pool, but grading goes to the Dask scheduler at {scheduler} "
+            f"(--scheduler or AUTOGRADER_SCHEDULER), whose workers decide: drop one of them")
     summary = grade_class(_course(args), args.assignment, students=args.student,
-                          sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs)
+                          sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs,
+                          scheduler=scheduler, force=args.force)
     print(summary_table(summary))
 
 
@@ -131,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade only this student (repeatable)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without bubblewrap (reports say so); for machines without it")
+    p.add_argument("--scheduler", default=os.environ.get("AUTOGRADER_SCHEDULER"), metavar="tcp://HOST:8786",
+                   help="grade on the workers of this Dask scheduler (default: $AUTOGRADER_SCHEDULER; "
+                        "unset: on this machine); a re-run grades only what has no record yet")
+    p.add_argument("--force", action="store_true",
+                   help="with --scheduler, regrade submissions that already have a record "
+                        "(the local pool always regrades)")
     command("feedback", cmd_feedback, "write HTML and plain-text feedback for every student")
     p = command("export", cmd_export, "export grades with nbgrader's CSV exporter")
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: grades.csv)")

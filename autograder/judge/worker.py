@@ -2,18 +2,25 @@
 
 A ``GradingJob`` says everything grading needs (paths, limits, examples) and nothing else, so
 the same ``run`` works in this process (``--jobs 1``, nbgrader's own ``autograde``), in a
-local worker pool or on a cluster worker. What a worker sets up once and keeps for every job
-(the assignment's instructor side, the per-class input cache, the sandbox template) lives
+local worker pool or on a cluster worker. A cluster worker shares no disk with the course, so
+there the job travels as a ``PackedJob`` (the student's files as bytes) that ``unpacked`` turns
+back into a ``GradingJob`` on a private folder. What a worker sets up once and keeps for every
+job (the assignment's instructor side, the per-class input cache, the sandbox template) lives
 here, in ``prepare``, and nowhere else.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from pathlib import Path
+import hashlib
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Iterator
 
+from autograder.errors import AuthoringError, SubmissionError
 from autograder.judge.grader import Assignment, Settings, grade_submission, ungradable
-from autograder.judge.input_cache import load_or_build
+from autograder.judge.input_cache import cache_key, load_or_build
 from autograder.judge.notebook import read_notebook
 from autograder.judge.results import SubmissionResult
 from autograder.reports.records import dumps, result_to_json
@@ -34,6 +41,7 @@ class GradingJob:
     limits: Limits = Limits()
     max_examples: int = 50
     sandboxed: bool = True
+    origin: str = ""  # where ``submission`` was copied from (a cluster worker's private copy), for messages
 
     @property
     def settings(self) -> Settings:
@@ -60,8 +68,9 @@ def grade(job: GradingJob) -> SubmissionResult:
     files = Path(job.submission)
     try:
         notebook = read_notebook(files / job.notebook)
-    except ValueError as exc:
-        return ungradable(job.student, job.assignment, str(exc), sandboxed=job.sandboxed)
+    except ValueError as exc:  # the reason names the file as the course has it, also from a private copy
+        reason = str(exc).replace(job.submission, job.origin) if job.origin else str(exc)
+        return ungradable(job.student, job.assignment, reason, sandboxed=job.sandboxed)
     factory = sandbox_factory(job.limits, files, isolate=job.sandboxed)
     return grade_submission(job.student, assignment, notebook, factory, job.settings,
                             load_or_build(assignment, job.max_examples))
@@ -70,3 +79,66 @@ def grade(job: GradingJob) -> SubmissionResult:
 def run(job: GradingJob) -> str:
     """What an executor calls: the record as JSON text, the only thing that crosses back."""
     return dumps(result_to_json(grade(job)))
+
+
+@dataclass(frozen=True)
+class PackedJob:
+    """A ``GradingJob`` with the student's files inside, for a worker that shares no disk with the
+    course. Plain data only (names, limits, bytes read by the trusted side), so nothing in it was
+    built by student code; ``grader`` is the dispatching machine's ``grader_key``."""
+
+    job: GradingJob
+    files: tuple[tuple[str, bytes | None], ...]  # POSIX path inside the folder; None for a folder
+    grader: str
+
+
+@functools.lru_cache(maxsize=8)
+def grader_key(course_root: str, assignment: str, max_examples: int) -> str:
+    """What makes two machines grade alike: the input cache's key (versions, the assignment's and
+    the judge's sources, ``max_examples``) and the instructor notebook the parts come from."""
+    loaded = _assignment(course_root, assignment)
+    source = Path(course_root) / "source" / assignment / f"{assignment}.ipynb"
+    return hashlib.sha256(cache_key(loaded, max_examples).encode() + source.read_bytes()).hexdigest()[:32]
+
+
+def pack(job: GradingJob, grader: str) -> PackedJob:
+    """Read the student's folder as ``file_frames`` sends it to a sandbox (no symlink); a folder
+    the sandbox could not hold anyway is a ``SubmissionError`` naming its size."""
+    root = Path(job.submission)
+    entries, size = [], 0
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            continue
+        data = path.read_bytes() if path.is_file() else None
+        size += len(data or b"")
+        if size > job.limits.scratch_bytes:
+            raise SubmissionError(
+                f"{root} holds over {job.limits.scratch_bytes // 2**20} MiB of files, more than a "
+                f"student's sandbox holds: remove what is not the student's work and grade again")
+        entries.append((path.relative_to(root).as_posix(), data))
+    return PackedJob(job, tuple(entries), grader)
+
+
+@contextmanager
+def unpacked(packed: PackedJob, course_root: str) -> Iterator[GradingJob]:
+    """``packed`` as a ``GradingJob`` on a private temporary copy of its files, graded against this
+    machine's ``course_root``; refused (``AuthoringError``) if this machine would grade differently."""
+    job = packed.job
+    here = grader_key(course_root, job.assignment, job.max_examples)
+    if here != packed.grader:
+        raise AuthoringError(
+            f"the grader at {course_root} differs from the one that sent {job.student}'s submission "
+            f"(grader key {here}, sent {packed.grader}): run every Dask worker in a checkout of the "
+            f"same commit, with the same virtualenv, started in its course root")
+    with tempfile.TemporaryDirectory(prefix="autograder-job-") as folder:
+        for relative, data in packed.files:
+            parts = PurePosixPath(relative).parts
+            if not parts or relative.startswith("/") or ".." in parts:
+                raise ValueError(f"refusing to unpack {relative!r} outside {folder}")
+            target = Path(folder, *parts)
+            if data is None:
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        yield replace(job, course_root=course_root, submission=folder, origin=job.submission)

@@ -1,8 +1,9 @@
 """Autograde a class on N workers; one bad submission never stops the class.
 
-Workers grade (``pool``); every finished submission then goes through ``NbGraderAPI.autograde``
-in this process, whose grading preprocessor takes the worker's result, so the gradebook,
-``autograded/`` and formgrader are nbgrader's own. What nbgrader could not grade at all (a notebook
+Workers grade (``pool`` on this machine, or ``cluster`` on a Dask cluster); every finished
+submission then goes through ``NbGraderAPI.autograde`` in this process, whose grading
+preprocessor takes the worker's result, so the gradebook, ``autograded/`` and formgrader are
+nbgrader's own. What nbgrader could not grade at all (a notebook
 that is not JSON, a kernel that would not start) becomes an "ungradable" record with the
 reason, written where the trusted grader writes its records, so reports have no holes.
 """
@@ -20,6 +21,7 @@ from autograder.judge.results import SubmissionResult
 from autograder.nbgrader_ext import handoff
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
 from autograder.judge import worker
+from autograder.judge.worker import GradingJob
 from autograder.pipeline import pool, records_io
 from autograder.pipeline.course import CourseRoot, failure_reason
 from autograder.reports.records import result_from_json
@@ -42,6 +44,7 @@ class Outcome:
 class ClassSummary:
     assignment: str
     outcomes: tuple[Outcome, ...]
+    skipped: tuple[str, ...] = ()  # already graded on the cluster, unchanged since (resume)
 
     @property
     def ungradable(self) -> list[Outcome]:
@@ -50,12 +53,14 @@ class ClassSummary:
 
 def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
                 sandbox: bool = True, progress: bool = True, limits: dict | None = None,
-                jobs: int | None = None) -> ClassSummary:
+                jobs: int | None = None, scheduler: str | None = None, force: bool = False) -> ClassSummary:
     """Autograde ``students`` (default: everyone in ``submitted/``) on ``jobs`` workers and summarise.
 
     ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
-    Workers grade in parallel; this process alone writes the gradebook, one nbgrader
-    ``autograde`` per finished submission, so SQLite never sees two writers.
+    Workers grade in parallel, here or (``scheduler``, a Dask address) on a cluster; this process
+    alone writes the gradebook, one nbgrader ``autograde`` per finished submission, so SQLite
+    never sees two writers. On a cluster a whole-class run resumes: it skips the submissions
+    whose record is newer than the notebook, unless ``force``; the local pool grades them all.
     """
     submitted = course.submitted_students(assignment)
     missing = sorted(set(students or ()) - set(submitted))
@@ -64,6 +69,11 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
             f"no submission of {assignment} for {', '.join(missing)} in "
             f"{course.root / 'submitted'}: run `python -m autograder collect {assignment}` first")
     todo = list(dict.fromkeys(students)) if students else submitted
+    skipped = () if students or force or not scheduler else tuple(
+        s for s in todo if _graded_since_submitted(course, assignment, s))
+    todo = [s for s in todo if s not in skipped]
+    if not todo and skipped:
+        return ClassSummary(assignment, (), skipped)
     if not todo:
         raise AuthoringError(
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
@@ -84,14 +94,36 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     digests = {job: handoff.notebook_digest(job) for job in planned}
     worker.prepare(str(course.root), assignment, step.max_examples)
     outcomes = {}
-    for job, record in pool.results(planned, jobs or pool.default_jobs()):
-        result = result_from_json(json.loads(record))
-        with handoff.offering(job, result, digests[job]):
-            outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
-        bar.set_postfix_str(job.student)
-        bar.update()
-    bar.close()
-    return ClassSummary(assignment, tuple(outcomes[s] for s in todo))
+    try:  # a lost cluster stops here, with every record so far written
+        for job, record in _executor(planned, jobs, scheduler):
+            result = result_from_json(json.loads(record))
+            with handoff.offering(job, result, digests[job]):
+                outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
+            bar.set_postfix_str(job.student)
+            bar.update()
+    finally:
+        bar.close()
+    return ClassSummary(assignment, tuple(outcomes[s] for s in todo), skipped)
+
+
+def _executor(planned: list[GradingJob], jobs: int | None, scheduler: str | None):
+    """Where the jobs run: the local pool, or a Dask cluster; the same jobs and records either way."""
+    if scheduler is None:
+        return pool.results(planned, jobs or pool.default_jobs())
+    from autograder.pipeline import cluster  # imports distributed: only a cluster run needs it installed
+
+    return cluster.results(planned, scheduler)
+
+
+def _graded_since_submitted(course: CourseRoot, assignment: str, student: str) -> bool:
+    """A record written after the notebook last changed (ctime: a re-collected copy is newer,
+    whatever modification time it kept), so a resumed run need not grade it again."""
+    record = course.record(student, assignment)
+    notebook = course.submitted(student, assignment) / f"{assignment}.ipynb"
+    try:
+        return record.stat().st_mtime >= notebook.stat().st_ctime
+    except OSError:
+        return False
 
 
 def write_one(course: CourseRoot, api, assignment: str, student: str, sandbox: bool = True,
@@ -140,4 +172,6 @@ def summary_table(summary: ClassSummary) -> str:
     lines.insert(1, "-" * max(len(ln) for ln in lines))
     graded = len(summary.outcomes) - len(summary.ungradable)
     lines.append(f"{graded} graded, {len(summary.ungradable)} ungradable")
+    if summary.skipped:
+        lines.append(f"{len(summary.skipped)} skipped: graded before and unchanged since (--force regrades them)")
     return "\n".join(ln.rstrip() for ln in lines)

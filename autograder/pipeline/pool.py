@@ -43,13 +43,13 @@ def results(jobs: list[GradingJob], workers: int, run: Run = worker.run) -> Iter
         return
     if workers <= 1 or len(jobs) == 1:
         for job in jobs:
-            yield job, _run_safely(run, job)
+            yield job, run_safely(run, job)
         return
     unfinished = yield from _pooled(jobs, min(workers, len(jobs)), run)
     for job in unfinished:  # the pool broke twice: each remaining job gets a worker of its own
         lone = yield from _pooled([job], 1, run, retried=True)
         if lone:
-            yield job, _record(job, WORKER_DIED)
+            yield job, ungradable_record(job, WORKER_DIED)
 
 
 def _pooled(jobs: list[GradingJob], workers: int, run: Run,
@@ -62,7 +62,7 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker.prepare,
                                initargs=(first.course_root, first.assignment, first.max_examples, first.sandboxed))
     try:
-        pending: dict[Future, GradingJob] = {pool.submit(_run_safely, run, job): job for job in jobs}
+        pending: dict[Future, GradingJob] = {pool.submit(run_safely, run, job): job for job in jobs}
         for future in as_completed(pending):
             job = pending.pop(future)  # drop each finished record: memory stays flat with the class size
             try:
@@ -78,12 +78,14 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
     return broken
 
 
-def _run_safely(run: Run, job: GradingJob) -> str:
+def run_safely(run: Run, job: GradingJob) -> str:
+    """``run(job)``, or an ungradable record naming the error: what every executor runs per job."""
     try:
         return run(job)
     except Exception as exc:  # a grader bug on one submission must not cost the class
-        return _record(job, f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff")
+        return ungradable_record(job, f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff")
 
 
-def _record(job: GradingJob, reason: str) -> str:
+def ungradable_record(job: GradingJob, reason: str) -> str:
+    """The record of a submission the grader never finished, as JSON text like any other."""
     return dumps(result_to_json(ungradable(job.student, job.assignment, reason, sandboxed=job.sandboxed)))
