@@ -244,3 +244,12 @@ FORBIDDEN_MSE = {
     "lambda over F.mse_loss": "import torch.nn.functional as F\nmse = lambda a, b: F.mse_loss(a, b)\n",
     "alias of torch._C._nn.mse_loss": "import torch\nmse = torch._C._nn.mse_loss\n",
 }
+
+
+FORK_BOMB = (  # forks until the kernel refuses, then reports how far it got; every child forks on
+    "import os, time\nforks = 0\n"
+    "while True:\n    try:\n        pid = os.fork()\n    except OSError as exc:\n"
+    "        print('stopped', forks, type(exc).__name__); break\n"
+    "    if pid == 0:\n        while True:\n            try:\n                os.fork()\n"
+    "            except OSError:\n                time.sleep(60)\n"
+    "    forks += 1\n")

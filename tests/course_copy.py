@@ -18,3 +18,22 @@ def copy_course(dest: Path) -> Path:
         else:
             shutil.copy2(src, dest / name)
     return dest
+
+
+def course_with_students(dest: Path, students: tuple[str, ...]):
+    """A released course copy in which the named demo students have submitted."""
+    import nbformat
+
+    from autograder.demo import student_notebook
+    from autograder.demo_class import CLASS
+    from autograder.pipeline import CourseRoot, release
+
+    course = CourseRoot(copy_course(dest))
+    release(course, "loss_functions")
+    released = nbformat.read(course.release("loss_functions") / "loss_functions.ipynb", as_version=4)
+    for student in CLASS:
+        if student.id in students:
+            folder = course.submitted(student.id, "loss_functions")
+            folder.mkdir(parents=True)
+            (folder / "loss_functions.ipynb").write_text(student_notebook(student, released))
+    return course

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from nbformat import v4
 
+import cheats
 from autograder.judge.grader import Assignment, Settings, grade_submission
 from autograder.judge.results import PER_PROCESS_LIMITS
 from autograder.reports.html_report import write_report
@@ -138,12 +139,7 @@ def test_a_fork_bomb_is_held_by_the_sandboxs_pids_limit(jail: type) -> None:
     box = jail(limits=Limits(processes=1000, sandbox_processes=24))
     group = box._group
     run = box.run_cell(
-        "import os, time\nforks = 0\n"
-        "while True:\n    try:\n        pid = os.fork()\n    except OSError as exc:\n"
-        "        print('stopped', forks, type(exc).__name__); break\n"
-        "    if pid == 0:\n        while True:\n            try:\n                os.fork()\n"
-        "            except OSError:\n                time.sleep(60)\n"
-        "    forks += 1\n", timeout=60)
+        cheats.FORK_BOMB, timeout=60)
     assert "stopped" in run.stdout and "BlockingIOError" in run.stdout
     assert counter(group, "pids", "pids.current", "pids.current") <= 24
     assert counter(group, "pids", "pids.max", "pids.max") == 24

@@ -18,9 +18,9 @@ import pytest
 
 from autograder.cli import main
 from autograder.judge.worker import GradingJob
-from autograder.pipeline import CourseRoot, grade_class, release
+from autograder.pipeline import CourseRoot, grade_class
 from autograder.reports.records import record_path
-from course_copy import REPO, copy_course
+from course_copy import REPO, course_with_students
 from test_pool import LIMITS, die_for_victim, fake_run
 
 pytestmark = pytest.mark.slow
@@ -40,19 +40,7 @@ def die_once_for_victim(job: GradingJob) -> str:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> CourseRoot:
-    from autograder.demo import student_notebook
-    from autograder.demo_class import CLASS
-    import nbformat
-
-    course = CourseRoot(copy_course(tmp_path_factory.mktemp("cluster") / "course"))
-    release(course, "loss_functions")
-    released = nbformat.read(course.release("loss_functions") / "loss_functions.ipynb", as_version=4)
-    for student in CLASS:
-        if student.id in STUDENTS:
-            folder = course.submitted(student.id, "loss_functions")
-            folder.mkdir(parents=True)
-            (folder / "loss_functions.ipynb").write_text(student_notebook(student, released))
-    return course
+    return course_with_students(tmp_path_factory.mktemp("cluster") / "course", STUDENTS)
 
 
 @pytest.fixture(scope="module")

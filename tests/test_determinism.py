@@ -3,7 +3,6 @@ before the first cell on every sandbox kind, string hashes are fixed, and every 
 writes a byte-identical record, even for code that draws random numbers."""
 from __future__ import annotations
 
-import functools
 import random
 
 import nbformat
@@ -12,17 +11,17 @@ import pytest
 import torch
 
 import cheats
+from test_ipython_cells import FAST, KINDS, SETTINGS
 from autograder.judge import worker
-from autograder.judge.grader import Assignment, Settings, grade_notebook_file, grade_submission
+from autograder.judge.grader import Assignment, grade_notebook_file, grade_submission
 from autograder.judge.input_cache import load_or_build
 from autograder.reports.records import dumps, result_to_json
 from autograder.sandbox.bwrap import BwrapSandbox
-from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.inprocess import InProcessSandbox
-from autograder.sandbox.limits import Limits
 
 DRAWS = ("import random, numpy as np, torch\n"
          "print(random.random(), np.random.rand(), torch.rand(()).item(), np.random.randint(10**9))")
+needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available(), reason="bubblewrap cannot run here")
 
 
 def test_every_fresh_server_starts_from_the_same_generators():
@@ -34,16 +33,6 @@ def test_every_fresh_server_starts_from_the_same_generators():
     assert first.run_cell(DRAWS).stdout != a  # a generator still moves on within one run
     first.close()
     second.close()
-
-
-FAST = Limits(cell_seconds=20, call_seconds=10)
-SETTINGS = Settings(max_examples=10)
-KINDS = {
-    "forked": lambda: sandbox_factory(FAST, None, isolate=True),
-    "bwrap": lambda: functools.partial(BwrapSandbox, None, FAST),
-    "no-sandbox": lambda: sandbox_factory(FAST, None, isolate=False),
-}
-needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available(), reason="bubblewrap cannot run here")
 
 
 @pytest.mark.slow

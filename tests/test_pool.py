@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.pipeline import CourseRoot, grade_class, pool, release
+from autograder.pipeline import CourseRoot, grade_class, pool
 from autograder.judge.worker import GradingJob
 from autograder.reports.records import dumps, load_result, record_path, result_to_json
 from autograder.judge.grader import ungradable
-from course_copy import REPO, copy_course
+from course_copy import REPO, course_with_students
 
 pytestmark = pytest.mark.slow
 
@@ -88,18 +88,7 @@ def _graded(course: CourseRoot, jobs: int) -> tuple[dict[str, str], dict[str, fl
 
 
 def test_two_workers_give_the_records_and_gradebook_of_one(tmp_path: Path):
-    from autograder.demo import student_notebook
-    from autograder.demo_class import CLASS
-    import nbformat
-
-    course = CourseRoot(copy_course(tmp_path / "course"))
-    release(course, "loss_functions")
-    released = nbformat.read(course.release("loss_functions") / "loss_functions.ipynb", as_version=4)
-    for student in CLASS:
-        if student.id in CLASS_SUBSET:
-            folder = course.submitted(student.id, "loss_functions")
-            folder.mkdir(parents=True)
-            (folder / "loss_functions.ipynb").write_text(student_notebook(student, released))
+    course = course_with_students(tmp_path / "course", CLASS_SUBSET)
     one = _graded(course, 1)
     two = _graded(course, 2)
     assert one == two  # byte-identical records, same gradebook scores, same summary order

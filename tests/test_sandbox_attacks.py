@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+import cheats
 from autograder.inside import wire
 from autograder.sandbox.base import CallTimeout, SandboxDied, SandboxFault
 from autograder.sandbox.bwrap import BwrapSandbox
@@ -181,12 +182,7 @@ def test_a_fork_bomb_is_contained_by_the_process_limit(jail: type) -> None:
     limits = Limits()
     box = jail(limits=limits)
     run = box.run_cell(
-        "import os, time\nforks = 0\n"
-        "while True:\n    try:\n        pid = os.fork()\n    except OSError as exc:\n"
-        "        print('stopped', forks, type(exc).__name__); break\n"
-        "    if pid == 0:\n        while True:\n            try:\n                os.fork()\n"
-        "            except OSError:\n                time.sleep(60)\n"
-        "    forks += 1\n",
+        cheats.FORK_BOMB,
         timeout=60,
     )
     assert "stopped" in run.stdout and "BlockingIOError" in run.stdout
