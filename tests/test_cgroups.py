@@ -20,7 +20,7 @@ from autograder.judge.grader import Assignment, Settings, grade_submission
 from autograder.judge.results import PER_PROCESS_LIMITS
 from autograder.reports.html_report import write_report
 from autograder.reports.records import result_from_json, result_to_json
-from autograder.sandbox import cgroups
+from autograder.sandbox import cgroup_group, cgroups
 from autograder.sandbox.base import SandboxDied
 from autograder.sandbox.bwrap import BwrapSandbox
 from autograder.sandbox.factory import sandbox_factory
@@ -68,13 +68,14 @@ def test_v2_groups_get_their_limits_in_a_fake_tree(tmp_path: Path, monkeypatch: 
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     (tmp_path / "cgroup.subtree_control").write_text("memory\n")
     writes: list[tuple[str, str]] = []
-    real_write = cgroups._write
+    real_write = cgroups.write
 
     def recorded(path: Path, value: object) -> None:
         writes.append((str(path.relative_to(tmp_path)), str(value)))
         real_write(path, value)
 
-    monkeypatch.setattr(cgroups, "_write", recorded)
+    monkeypatch.setattr(cgroups, "write", recorded)
+    monkeypatch.setattr(cgroup_group, "write", recorded)
     manager = cgroups.Manager(cgroups.Hierarchy(2, {"unified": tmp_path}), name="autograder-test")
     assert writes == [("cgroup.subtree_control", "+pids"), ("cgroup.subtree_control", "+cpu"),
                       ("autograder-test/cgroup.subtree_control", "+memory"),

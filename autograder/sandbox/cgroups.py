@@ -31,18 +31,16 @@ import itertools
 import logging
 import multiprocessing.util
 import os
-import signal
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.sandbox.cgroup_group import Group, kill_and_remove, read, remove_empty, write
 from autograder.sandbox.limits import Limits
 
 V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 OPTIONAL = {"cpu", "cpuacct"}  # without them: no CPU quota (or usage) per sandbox, the rest holds
 CPU_PERIOD_US = 100_000
-CLOSE_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -58,22 +56,7 @@ class Hierarchy:
         return "cpu" in self.bases or self.version == 2 and self._v2_has("cpu")
 
     def _v2_has(self, controller: str) -> bool:
-        return controller in _read(self.bases["unified"] / "cgroup.controllers").split()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _write(path: Path, value: object) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # cgroupfs refuses to create a file
-    try:
-        os.write(fd, str(value).encode())
-    finally:
-        os.close(fd)
+        return controller in read(self.bases["unified"] / "cgroup.controllers").split()
 
 
 def detect(mountinfo: str, own_groups: str, euid: int) -> Hierarchy | str:
@@ -101,7 +84,7 @@ def detect(mountinfo: str, own_groups: str, euid: int) -> Hierarchy | str:
                     v1[name] = Path(os.path.normpath(point / relative))
     missing = []
     for point in unified:
-        offered = _read(point / "cgroup.controllers").split()
+        offered = read(point / "cgroup.controllers").split()
         if "memory" in offered and "pids" in offered:
             return Hierarchy(2, {"unified": point})
         missing.append(f"cgroup v2 at {point} offers no {' or '.join(c for c in ('memory', 'pids') if c not in offered)}"
@@ -109,133 +92,6 @@ def detect(mountinfo: str, own_groups: str, euid: int) -> Hierarchy | str:
     if "memory" in v1 and "pids" in v1:
         return Hierarchy(1, v1)
     return "; ".join(missing) or "no cgroup hierarchy with the memory and pids controllers is mounted"
-
-
-class Group:
-    """One cgroup, in each of the hierarchy's folders: a sandbox's (with limits) or a template's."""
-
-    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
-        self.version = version
-        self.dirs = dirs  # controller (or "unified") -> this group's folder
-        self.folders = sorted(set(dirs.values()))
-        memory = dirs.get("memory", dirs.get("unified"))
-        self._oom_path = memory / ("memory.events" if version == 2 else "memory.oom_control")
-        self._oom: int | None = None  # kept open: read after every answer on v1 (under a microsecond)
-        self._failcnt = memory / "memory.failcnt"
-
-    def join_self(self) -> None:
-        """Put the calling process in the group (a ``preexec_fn``: after fork, before exec)."""
-        for folder in self.folders:
-            _write(folder / "cgroup.procs", os.getpid())
-
-    def add(self, pid: int) -> None:
-        for folder in self.folders:
-            _write(folder / "cgroup.procs", pid)
-
-    def adopt(self, init: int, among: "Group | None") -> None:
-        """Move a forked sandbox's init, then whatever it already forked (the server, waiting for its files).
-
-        Race-free: a child the init forks after it moved is born in the group; one forked before
-        already shows, in the template's group (``among``) or, without one, in ``/proc``.
-        """
-        try:
-            self.add(init)
-            for pid in among.pids() if among is not None else _all_pids():
-                if pid != init and _parent(pid) == init:
-                    self.add(pid)
-        except ProcessLookupError:
-            pass  # it died already: the startup ping says how
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for folder in self.folders:
-            found.update(int(p) for p in _read(folder / "cgroup.procs").split())
-        return found
-
-    def oom_kills(self) -> int:
-        """Processes the kernel killed here for want of memory."""
-        try:
-            if self._oom is None:
-                self._oom = os.open(self._oom_path, os.O_RDONLY | os.O_CLOEXEC)
-            text = os.pread(self._oom, 4096, 0).decode()
-        except OSError:
-            return 0
-        for line in text.splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return 0 if self.version == 2 else int(_read(self._failcnt).strip() or 0)  # kernels before 4.13
-
-    def cpu_usage(self) -> tuple[float, int]:
-        """CPU seconds used and the number of periods throttled by the quota, for tests and reports."""
-        if self.version == 2:
-            stat = dict(line.split() for line in _read(self.dirs["unified"] / "cpu.stat").splitlines())
-            return int(stat.get("usage_usec", 0)) / 1e6, int(stat.get("nr_throttled", 0))
-        used = int(_read(self.dirs["cpuacct"] / "cpuacct.usage") or 0) / 1e9 if "cpuacct" in self.dirs else 0.0
-        stat = dict(line.split() for line in _read(self.dirs["cpu"] / "cpu.stat").splitlines()) if "cpu" in self.dirs else {}
-        return used, int(stat.get("nr_throttled", 0))
-
-    def cpu_quota(self) -> float | None:
-        """Cores the group may use at once; None: no quota."""
-        if self.version == 2:
-            quota, period = (_read(self.dirs["unified"] / "cpu.max").split() or ["max", "1"])[:2]
-        else:
-            quota, period = (_read(self.dirs["cpu"] / f"cpu.cfs_{name}_us").strip() if "cpu" in self.dirs else "-1"
-                             for name in ("quota", "period"))
-        return None if quota in ("max", "-1") else int(quota) / int(period)
-
-    def close(self) -> None:
-        """Kill what is left in the group and remove it (a process that is gone may stay a zombie)."""
-        if self._oom is not None:
-            os.close(self._oom)
-            self._oom = None
-        _kill_and_remove(self.folders)
-
-
-def _kill_and_remove(folders: list[Path]) -> None:
-    """Kill every process of the groups in ``folders`` (v2: through ``cgroup.kill``) and remove them."""
-    for folder in folders:
-        if (folder / "cgroup.kill").exists():
-            try:
-                _write(folder / "cgroup.kill", 1)
-            except OSError:
-                pass
-    deadline = time.monotonic() + CLOSE_SECONDS
-    left = list(folders)
-    while left:
-        for folder in left:
-            for pid in _read(folder / "cgroup.procs").split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        left = [folder for folder in left if not _rmdir(folder)]
-        if left and time.monotonic() > deadline:
-            log.warning("cgroup %s still busy after %g s; left in place", left[0], CLOSE_SECONDS)
-            return
-        if left:
-            time.sleep(0.01)
-
-
-def _rmdir(folder: Path) -> bool:
-    """Remove an empty group; False while it still has processes."""
-    try:
-        folder.rmdir()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno == errno.EBUSY:
-            return False
-        log.warning("cannot remove cgroup %s: %s", folder, exc)
-    return True
-
-
-def _all_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _parent(pid: int) -> int | None:
-    stat = _read(Path(f"/proc/{pid}/stat"))
-    return int(stat.rsplit(")", 1)[1].split()[1]) if ")" in stat else None
 
 
 class Manager:
@@ -271,11 +127,11 @@ class Manager:
         wanted = ["memory", "pids", *(["cpu"] if self.hierarchy.cpu else [])]
         self.cpu = False
         for folder in (base, parent):
-            enabled = _read(folder / "cgroup.subtree_control").split()
+            enabled = read(folder / "cgroup.subtree_control").split()
             for controller in list(wanted):
                 if controller not in enabled:
                     try:
-                        _write(folder / "cgroup.subtree_control", f"+{controller}")
+                        write(folder / "cgroup.subtree_control", f"+{controller}")
                     except OSError as exc:
                         if controller != "cpu":
                             raise OSError(exc.errno, f"cannot enable the {controller} controller in {folder}: "
@@ -298,35 +154,35 @@ class Manager:
             return Group(self.hierarchy.version, dirs)
         except OSError:
             for folder in made:
-                _rmdir(folder)
+                remove_empty(folder)
             raise
 
     def _limit(self, dirs: dict[str, Path], limits: Limits) -> None:
         memory, pids, quota = limits.sandbox_memory, limits.sandbox_pids, int(limits.cpu_cores * CPU_PERIOD_US)
         if self.hierarchy.version == 2:
             here = dirs["unified"]
-            _write(here / "memory.max", memory)
+            write(here / "memory.max", memory)
             if (here / "memory.swap.max").exists():
-                _write(here / "memory.swap.max", 0)
-            _write(here / "memory.oom.group", 1)
-            _write(here / "pids.max", pids)
+                write(here / "memory.swap.max", 0)
+            write(here / "memory.oom.group", 1)
+            write(here / "pids.max", pids)
             if self.cpu:
-                _write(here / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+                write(here / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             return
-        _write(dirs["memory"] / "memory.limit_in_bytes", memory)
+        write(dirs["memory"] / "memory.limit_in_bytes", memory)
         if (dirs["memory"] / "memory.memsw.limit_in_bytes").exists():  # memory + swap: no swap at all
-            _write(dirs["memory"] / "memory.memsw.limit_in_bytes", memory)
-        _write(dirs["pids"] / "pids.max", pids)
+            write(dirs["memory"] / "memory.memsw.limit_in_bytes", memory)
+        write(dirs["pids"] / "pids.max", pids)
         if "cpu" in dirs:
-            _write(dirs["cpu"] / "cpu.cfs_period_us", CPU_PERIOD_US)
-            _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
+            write(dirs["cpu"] / "cpu.cfs_period_us", CPU_PERIOD_US)
+            write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
 
     def close(self) -> None:
         """Remove every group left under the parent (killing what runs there), then the parent."""
         for parent in sorted(set(self.parents.values())):
             if parent.is_dir():
-                _kill_and_remove([child for child in parent.iterdir() if child.is_dir()])
-                _rmdir(parent)
+                kill_and_remove([child for child in parent.iterdir() if child.is_dir()])
+                remove_empty(parent)
         self.parents = {}
 
 
@@ -338,8 +194,8 @@ def _sweep(base: Path) -> None:
             continue
         for child in entry.iterdir():
             if child.is_dir():
-                _rmdir(child)
-        _rmdir(entry)
+                remove_empty(child)
+        remove_empty(entry)
 
 
 def _alive(pid: int) -> bool:
@@ -361,7 +217,7 @@ _fell_back = False  # a sandbox that wanted a group ran without one
 def _manager_or_reason() -> Manager | None:
     global _manager, _reason
     if _manager is None and _reason is None:
-        found = detect(_read(Path("/proc/self/mountinfo")), _read(Path("/proc/self/cgroup")), os.geteuid())
+        found = detect(read(Path("/proc/self/mountinfo")), read(Path("/proc/self/cgroup")), os.geteuid())
         try:
             if isinstance(found, str):
                 raise OSError(errno.ENOTSUP, found)
