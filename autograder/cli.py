@@ -16,6 +16,8 @@ from autograder.errors import AutograderError
 from autograder.pipeline import (
     CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
     summary_table, zip_collect)
+from autograder.pipeline.gradescope_bundle import build_bundle
+from autograder.pipeline.lms_export import export_canvas
 from autograder.pipeline.pool import default_jobs
 from autograder.pipeline.records_io import write_class_report
 
@@ -70,7 +72,20 @@ def cmd_feedback(args) -> None:
 
 
 def cmd_export(args) -> None:
-    print(f"grades written to {export_grades(_course(args), args.assignment, args.to)}")
+    if args.format == "csv":
+        if args.canvas_assignment_id is not None:
+            raise AutograderError("--canvas-assignment-id is for --format canvas; nbgrader's CSV has no such column")
+        print(f"grades written to {export_grades(_course(args), args.assignment, args.to)}")
+        return
+    export = export_canvas(_course(args), args.assignment, args.to, args.canvas_assignment_id)
+    print(f"Canvas grades written to {export.path}")
+    if export.warning():
+        print(f"warning: {export.warning()}", file=sys.stderr)
+
+
+def cmd_gradescope(args) -> None:
+    out = build_bundle(_course(args), args.assignment, args.out)
+    print(f"Gradescope autograder written to {out}: upload it as the assignment's autograder (zip file)")
 
 
 def cmd_students_import(args) -> None:
@@ -145,8 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --scheduler, regrade submissions that already have a record "
                         "(the local pool always regrades)")
     command("feedback", cmd_feedback, "write HTML and plain-text feedback for every student")
-    p = command("export", cmd_export, "export grades with nbgrader's CSV exporter")
-    p.add_argument("--to", type=Path, default=None, help="CSV path (default: grades.csv)")
+    p = command("export", cmd_export, "export grades: nbgrader's CSV, or Canvas's gradebook import")
+    p.add_argument("--to", type=Path, default=None,
+                   help="CSV path (default: grades.csv, or canvas_ASSIGNMENT.csv with --format canvas)")
+    p.add_argument("--format", choices=("csv", "canvas"), default="csv",
+                   help="csv: nbgrader's exporter (default); canvas: Canvas's gradebook import, matched by lms_user_id")
+    p.add_argument("--canvas-assignment-id", type=_positive, default=None, metavar="N",
+                   help="the Canvas assignment's id (default: c.CanvasExport.assignment_ids in nbgrader_config.py)")
+    p = command("gradescope", cmd_gradescope, "build the Gradescope autograder zip of an assignment")
+    p.add_argument("--out", type=Path, default=None,
+                   help="zip path (default: gradescope_ASSIGNMENT.zip in the course root)")
     students = sub.add_parser("students", help="manage the roster")
     students_sub = students.add_subparsers(dest="students_command", required=True, metavar="ACTION")
     p = students_sub.add_parser("import", help="add students from a CSV with an 'id' column")

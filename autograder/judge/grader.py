@@ -136,11 +136,15 @@ def ungradable(student: str, assignment: str, reason: str, sandboxed: bool = Tru
 
 
 def grade_notebook_file(path: str | Path, assignment_name: str, *, isolate: bool = True,
-                        limits: Limits = Limits(), settings: Settings | None = None) -> SubmissionResult:
-    """Grade one notebook with no course directory or gradebook (Gradescope-style)."""
+                        limits: Limits = Limits(), settings: Settings | None = None,
+                        factory: Callable[[], Sandbox] | None = None) -> SubmissionResult:
+    """Grade one notebook with no course directory or gradebook (Gradescope-style).
+
+    ``factory``: a sandbox other than the one ``isolate`` picks (the Gradescope bundle's
+    unprivileged user, where bubblewrap cannot run)."""
     assignment = Assignment.load(assignment_name)
     settings = dataclasses.replace(settings or Settings(sandboxed=isolate), limits=limits)
-    factory = sandbox_factory(limits, None, isolate=isolate)
+    factory = factory or sandbox_factory(limits, None, isolate=isolate)
     student = Path(path).stem
     try:
         notebook = read_notebook(path)

@@ -78,17 +78,23 @@ def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
 
 def export_grades(course: CourseRoot, assignment: str | None = None,
                   to: Path | None = None) -> Path:
-    """Write nbgrader's CSV export (one row per student per assignment)."""
+    """Write nbgrader's CSV export (one row per student per assignment); Canvas's is ``lms_export``."""
     dest = Path(to) if to else course.root / "grades.csv"
     cfg = course.config()
     plugin = CsvExportPlugin(config=cfg, to=str(dest),
                              assignment=[assignment] if assignment else [])
     with course.gradebook(cfg) as gb:
-        if assignment and assignment not in {a.name for a in gb.assignments}:
-            raise AuthoringError(
-                f"assignment {assignment!r} is not in the gradebook: release and grade it first")
+        if assignment:
+            require_assignment(gb, assignment)
         plugin.export(gb)
     return dest
+
+
+def require_assignment(gb, assignment: str):
+    """The gradebook's record of ``assignment``, or an error saying what to do first (every export)."""
+    if assignment not in {a.name for a in gb.assignments}:
+        raise AuthoringError(f"assignment {assignment!r} is not in the gradebook: release and grade it first")
+    return gb.find_assignment(assignment)
 
 
 def _autograded_students(course: CourseRoot, assignment: str) -> list[str]:
