@@ -63,6 +63,18 @@ def sweep(change: str = "pred[-1] = v", result: str = "torch.stack(mses), torch.
     return SWEEP.format(change=change, result=result, copy=copy)
 
 
+def vector_sweep(result: str = "(d ** 2).mean(1), d.abs().mean(1)") -> str:
+    """outlier_sweep on all values at once: row i of ``d`` holds the errors when the last prediction is values[i]."""
+    return ("def outlier_sweep(y_true, values):\n    pred = y_true.repeat(len(values), 1)\n"
+            f"    pred[:, -1] = values\n    d = pred - y_true\n    return {result}\n")
+
+
+STUB = "raise NotImplementedError()"
+MSE_RIGHT = mse("return ((y_pred - y_true) ** 2).mean()")
+MAE_RIGHT = mae("return (y_pred - y_true).abs().mean()")
+BCE_RIGHT = bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean()")
+
+
 MISTAKEN = {  # case id ("<key>" or "<key>/<another spelling>") -> student source
     "mse.sum_instead_of_mean": mse("return ((y_pred - y_true) ** 2).sum()"),
     "mse.mean_over_one_dim": mse("return ((y_pred - y_true) ** 2).mean(dim=0)"),
@@ -119,24 +131,67 @@ MISTAKEN = {  # case id ("<key>" or "<key>/<another spelling>") -> student sourc
     "outlier_sweep.swapped": sweep(result="torch.stack(maes), torch.stack(mses)"),
     "outlier_sweep.inputs_modified": sweep(copy="y_true"),
     "outlier_sweep.returns_list": sweep(result="mses, maes"),
+    # the stub left in, and the wrong normalisers, orders, eps and reductions of issue 10
+    "mse.stub": mse(STUB),
+    "mse.divides_by_n_minus_1": mse("d = y_pred - y_true\n    return (d ** 2).sum() / (d.numel() - 1)"),
+    "mse.divides_by_n_minus_1/len": mse("return ((y_pred - y_true) ** 2).sum() / (len(y_pred) - 1)"),
+    "mae.stub": mae(STUB),
+    "mae.divides_by_n_minus_1": mae("return torch.abs(y_pred - y_true).sum() / (y_true.numel() - 1)"),
+    "bce.stub": bce(STUB),
+    "bce.mean_over_one_dim": bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean(dim=-1)"),
+    "bce.mean_over_one_dim/dim0": bce("return -torch.mean(y * torch.log(p) + (1 - y) * torch.log(1 - p), dim=0)"),
+    "bce.mean_over_positives": bce(f"return -torch.log(p[y == 1]){CLAMP}.mean()"),
+    "bce.mean_over_positives/divided_by_y_sum": bce(BCE_LOGS + "return -(y * lp).sum() / y.sum()"),
+    "mse_surface.divides_by_n_minus_1": surface("return torch.stack([((w * x - y) ** 2).sum() / (len(x) - 1)\n"
+                                                "                        for w in ws])"),
+    "mse_surface.missing_square": surface("return torch.stack([(w * x - y).mean() for w in ws])"),
+    "mse_surface.missing_square/abs": surface("return (ws[:, None] * x - y).abs().mean(dim=1)"),
+    "mse_surface.squared_mean_error": surface("return torch.stack([(w * x - y).mean() ** 2 for w in ws])"),
+    "mse_surface.stub": surface(STUB),
+    "mse_surface.stub/calls_the_mse_stub": mse(STUB) + surface("return torch.stack([mse(w * x, y) for w in ws])"),
+    "bce_curve.eps_clamped_probabilities": curve("return -torch.log(1 - p + 1e-7), -torch.log(p + 1e-7)"),
+    "bce_curve.eps_clamped_probabilities/clamped": curve("q = torch.clamp(p, 1e-6, 1 - 1e-6)\n"
+                                                         "    return -torch.log(1 - q), -torch.log(q)"),
+    "bce_curve.wrong_log_base": curve(f"return -torch.log2(1 - p){CLAMP}, -torch.log2(p){CLAMP}"),
+    "bce_curve.averaged": curve(f"return -torch.log(1 - p){CLAMP}.mean(), -torch.log(p){CLAMP}.mean()"),
+    "bce_curve.averaged/via_bce": BCE_RIGHT + curve("return bce(p, torch.zeros_like(p)), bce(p, torch.ones_like(p))"),
+    "bce_curve.returned_numpy": curve(f"return (-torch.log(1 - p){CLAMP}).numpy(), (-torch.log(p){CLAMP}).numpy()"),
+    "bce_curve.stub": curve(STUB),
+    "outlier_sweep.sum_instead_of_mean": vector_sweep("(d ** 2).sum(1), d.abs().sum(1)"),
+    "outlier_sweep.sum_instead_of_mean/outlier_only": ("def outlier_sweep(y_true, values):\n"
+                                                       "    d = values - y_true[-1]\n    return d ** 2, d.abs()\n"),
+    "outlier_sweep.wrong_axis": vector_sweep("(d ** 2).mean(0), d.abs().mean(0)"),
+    "outlier_sweep.wrong_axis/everything": vector_sweep("(d ** 2).mean(), d.abs().mean()"),
+    "outlier_sweep.returned_numpy": sweep(result="torch.stack(mses).numpy(), torch.stack(maes).numpy()"),
+    "outlier_sweep.stub": loss("outlier_sweep", "y_true, values", STUB),
 }
 
 CORRECT = {  # function -> several correct ways to write it
-    "mse": [mse("return ((y_pred - y_true) ** 2).mean()"),
+    "mse": [MSE_RIGHT,
             mse("d = y_true - y_pred\n    return (d * d).sum() / d.numel()"),
-            mse("return torch.mean(torch.square(y_pred - y_true))")],
-    "mae": [mae("return (y_pred - y_true).abs().mean()"),
-            mae("return torch.mean(torch.abs(y_true - y_pred))")],
-    "bce": [bce(BCE_LOGS + "return -(y * lp + (1 - y) * ln).mean()"),
+            mse("return torch.mean(torch.square(y_pred - y_true))"),
+            mse("d = (y_pred - y_true).flatten()\n    return d.dot(d) / len(d)")],
+    "mae": [MAE_RIGHT,
+            mae("return torch.mean(torch.abs(y_true - y_pred))"),
+            mae("return (y_pred - y_true).abs().sum() / y_pred.numel()")],
+    "bce": [BCE_RIGHT,
             bce("terms = y * torch.clamp(torch.log(p), min=-100) + (1 - y) * torch.clamp(torch.log1p(-p), min=-100)\n"
-                "    return -terms.mean()")],
+                "    return -terms.mean()"),
+            bce("floor = torch.tensor(-100.0, dtype=p.dtype)\n"
+                "    terms = y * torch.maximum(torch.log(p), floor) + (1 - y) * torch.maximum(torch.log(1 - p), floor)\n"
+                "    return -terms.flatten().sum() / p.numel()")],
     "mse_surface": [surface("return torch.stack([((w * x - y) ** 2).mean() for w in ws])"),
-                    surface("return ((ws.unsqueeze(1) * x.unsqueeze(0) - y) ** 2).mean(dim=1)")],
+                    surface("return ((ws.unsqueeze(1) * x.unsqueeze(0) - y) ** 2).mean(dim=1)"),
+                    surface("return ((torch.outer(ws, x) - y) ** 2).sum(dim=1) / len(x)"),
+                    MSE_RIGHT + surface("return torch.stack([mse(w * x, y) for w in ws])")],
     "bce_curve": [curve(f"return -torch.log(1 - p){CLAMP}, -torch.log(p){CLAMP}"),
-                  curve("return -torch.clamp(torch.log1p(-p), min=-100), -torch.clamp(torch.log(p), min=-100)")],
-    "outlier_sweep": [sweep(),
-                      "def outlier_sweep(y_true, values):\n    pred = y_true.repeat(len(values), 1)\n"
-                      "    pred[:, -1] = values\n    d = pred - y_true\n    return (d ** 2).mean(1), d.abs().mean(1)\n"],
+                  curve("return -torch.clamp(torch.log1p(-p), min=-100), -torch.clamp(torch.log(p), min=-100)"),
+                  curve("return (-torch.log(1 - p)).clamp(max=100), (-torch.log(p)).clamp(max=100)")],
+    "outlier_sweep": [sweep(), vector_sweep(),
+                      MSE_RIGHT + MAE_RIGHT + "def outlier_sweep(y_true, values):\n"
+                      "    preds = [torch.cat([y_true[:-1], v.reshape(1)]) for v in values]\n"
+                      "    return (torch.stack([mse(p, y_true) for p in preds]),\n"
+                      "            torch.stack([mae(p, y_true) for p in preds]))\n"],
 }
 
 UNLISTED = {  # function -> a wrong implementation no catalogue entry describes

@@ -1,5 +1,7 @@
 """The student's HTML feedback page and reading TA comments and scores from nbgrader's gradebook."""
+import html
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,10 +11,10 @@ from nbgrader.api import Gradebook
 from autograder.reports.feedback_html import (
     manual_scores_from_gradebook, ta_comments_from_gradebook, write_feedback_page,
 )
+from autograder.judge.results import CheckResult, Counterexample, PartResult, SubmissionResult
 from autograder.reports.feedback_text import render_part
-from autograder.reports.html_common import esc
 from browser import CHROMIUM, SKIP_REASON, dump_dom, non_white_fraction, screenshot
-from report_samples import HOSTILE, sample_results
+from report_samples import HALVED, HOSTILE, sample_results
 
 COMMENTS = {"mse_solution": "Check the 1/2 factor.", "written_bowl": "Good intuition.",
             "plot_bce_solution": f"Legend missing {HOSTILE}"}
@@ -25,11 +27,72 @@ def carol_page(tmp_path, comments=COMMENTS, scores=None):
     return carol, path, path.read_text(encoding="utf-8")
 
 
+def section(page: str, grade_id: str) -> str:
+    return page.split(f'id="{grade_id}"', 1)[1].split("</section>", 1)[0]
+
+
+def missing_lines(text: str, page_html: str) -> list[str]:
+    """Lines of ``text`` the page does not show, in order, comparing what a reader sees: the
+    words with tags and runs of spaces ignored."""
+    visible = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page_html)).split())
+    missing, at = [], 0
+    for line in filter(None, (" ".join(ln.split()) for ln in text.splitlines())):
+        found = visible.find(line, at)
+        if found < 0:
+            missing.append(line)
+        else:
+            at = found + len(line)
+    return missing
+
+
+def part_shows_its_text(page_html: str, part) -> list[str]:
+    return missing_lines(render_part(part), section(page_html, part.grade_id))
+
+
 def test_page_shows_the_same_words_as_the_text_feedback(tmp_path):
     carol, _, text = carol_page(tmp_path)
     for part in carol.parts:
-        assert f"<pre>{esc(render_part(part))}</pre>" in text
+        assert part_shows_its_text(text, part) == [], part.grade_id
     assert text.count("data:image/png;base64,") == 1
+
+
+def test_summary_table_comes_first_with_points_and_status(tmp_path):
+    carol, _, text = carol_page(tmp_path)
+    summary = text.split("<table>", 1)[1].split("</table>", 1)[0]
+    assert text.index("<table>") < text.index('<section class="part"')
+    assert "<th>Part</th><th>Points</th><th>Status</th>" in summary
+    assert summary.count("<tr>") == len(carol.parts) + 1
+    assert '<a href="#mse_hidden">Mean squared error</a>' in summary
+    assert "2.5 / 5" in summary and "some rules fail" in summary and "all rules pass" in summary
+
+
+def taught_result() -> SubmissionResult:
+    hand = Counterexample((("y_pred", "[1., 2.]"), ("y_true", "[0., 0.]")), "2.5", "5",
+                          by_hand="((1 - 0)² + (2 - 0)²) / 2 = 2.5")
+    shrunk = Counterexample((("y_pred", "tensor([0, 0])"), ("y_true", "tensor([6.6e-08, 6.6e-08])")),
+                            "tensor(4.4e-15)", "tensor(8.8e-15)")
+    value = CheckResult("the value is the mean", False, 3, "the result of `mse` is wrong", shrunk, hand, HALVED)
+    shape = CheckResult("a 0-d tensor", False, 1, "This rule counts only where the result is right, and here "
+                        "it is not: the result of `mse` is wrong", shrunk, hand, HALVED)
+    part = PartResult("mse_hidden", "mse: hidden properties", ("mse",), 5.0, 1.0,
+                      (value, shape, CheckResult("inputs unchanged", True, 1)))
+    return SubmissionResult("dev", "loss_functions", "graded", (part,))
+
+
+def test_a_cause_is_a_block_with_example_tables_and_folded_details(tmp_path):
+    result = taught_result()
+    page_html = write_feedback_page(result, tmp_path / "dev.html").read_text()
+    part = section(page_html, "mse_hidden")
+    assert part.count('<div class="cause">') == 1 and part.count(HALVED.split("(")[0]) == 1
+    hand = part.split('<table class="example">', 1)[1].split("</table>", 1)[0]
+    assert "<caption>An example you can check by hand" in hand
+    assert "<th>y_pred =</th><td><code>[1., 2.]</code></td>" in hand
+    assert "<th>By hand:</th><td><code>((1 - 0)² + (2 - 0)²) / 2 = 2.5</code></td>" in hand
+    assert "<details><summary>The smallest failing input the search found:</summary>" in part
+    assert '<td class="fail">FAIL</td><td>a 0-d tensor</td><td class="num">(0 / 1 points)</td>' in part
+    assert "<details><summary>Rules passed: 1 of 3</summary>" in part
+    assert "<pre>" not in part
+    assert part_shows_its_text(page_html, result.parts[0]) == []
 
 
 def test_comments_and_scores_sit_beside_their_parts(tmp_path):
@@ -95,3 +158,16 @@ def test_feedback_page_renders_in_headless_chromium(tmp_path):
     dom = dump_dom(path, tmp_path)
     assert 'id="mse_hidden"' in dom and "Likely mistake: You divided" in dom
     assert "<script>alert" not in dom
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
+def test_grouped_feedback_renders_with_its_tables_and_folds(tmp_path):
+    path = write_feedback_page(taught_result(), tmp_path / "dev.html")
+    pixels = screenshot(path, tmp_path)
+    assert non_white_fraction(pixels) > 0.02
+    tinted = (abs(pixels[..., 0] - 0.992) < 0.01) & (abs(pixels[..., 1] - 0.953) < 0.01)  # the cause's #fdf3f2
+    assert tinted.mean() > 0.005  # the cause block is drawn as a box, not as a printout
+    dom = dump_dom(path, tmp_path)
+    assert '<table class="example"><caption>An example you can check by hand' in dom
+    assert dom.count("<details>") == 2 and "<details open" not in dom

@@ -22,6 +22,7 @@ from autograder.pipeline import records_io
 from autograder.reports.feedback_text import render_part
 from autograder.reports.gradescope import to_gradescope
 from course_copy import copy_course
+from test_feedback_html import part_shows_its_text
 
 A = "loss_functions"
 BY_ID = {s.id: s for s in CLASS}
@@ -93,7 +94,15 @@ def test_our_page_shows_every_part_text(course):
     record = records_io.load(course, "dev", A)
     page = (course.feedback("dev", A) / "feedback.html").read_text()
     for part in record.parts:
-        assert html.escape(render_part(part)) in page, part.grade_id
+        assert part_shows_its_text(page, part) == [], part.grade_id
+
+
+def test_dev_reads_one_cause_with_an_example_to_check_by_hand(course):
+    record = records_io.load(course, "dev", A)
+    text = render_part(next(p for p in record.parts if p.grade_id == "mse_hidden"))
+    assert text.count("Likely mistake: sum instead of mean") == 1
+    assert "y_pred = [1., 2.]" in text and "By hand:" in text
+    assert text.count("This rule counts only where the result is right, and here it is not.") == 2
 
 
 def test_regrading_gives_byte_identical_feedback_and_record(course):

@@ -1,6 +1,7 @@
 """The student's feedback text: deterministic, complete for failures, silent about internals."""
 
-from autograder.reports.feedback_text import NO_DIAGNOSIS, points, render_part, render_submission
+from autograder.reports.feedback_text import points, render_part, render_submission
+from autograder.reports.feedback_view import NO_DIAGNOSIS
 from report_samples import HALVED, HOSTILE, failing, part, sample_results
 
 
@@ -98,3 +99,71 @@ def test_a_failed_check_without_a_counterexample_gets_no_diagnosis_line():
                                   max_score=2, score=1.5, checks=(label,)))
     assert "it is empty: call ax.set_xlabel(...)" in text
     assert NO_DIAGNOSIS not in text and "Likely mistake" not in text
+
+
+def sum_instead_of_mean(with_example: bool = True):
+    """The four rules a summing `mse` breaks, as the judge reports them."""
+    from autograder.judge.results import CheckResult, Counterexample, PartResult
+
+    hand = Counterexample((("y_pred", "[1., 2.]"), ("y_true", "[0., 0.]")), "2.5", "5",
+                          by_hand="((1 - 0)² + (2 - 0)²) / 2 = 2.5") if with_example else None
+    grad_hand = Counterexample(hand.inputs, "d/dy_pred = [1, 2]", "d/dy_pred = [2, 4]", hand.by_hand) if hand else None
+    shrunk = Counterexample((("y_pred", "tensor([0, 0])"), ("y_true", "tensor([6.6832e-08, 6.6832e-08])")),
+                            "tensor(4.46651e-15)", "tensor(8.93302e-15)")
+    wrong = "the result of `mse` is wrong: expected the mean of the squared errors"
+    derived = "This rule counts only where the result is right, and here it is not: " + wrong
+    checks = (CheckResult("`mse` returns the mean", False, 3, wrong, shrunk, hand, HALVED),
+              CheckResult("`mse` returns a 0-d tensor", False, 1, derived, shrunk, hand, HALVED),
+              CheckResult("gradients match", False, 1, "the gradient of `mse` is wrong",
+                          Counterexample(shrunk.inputs, "d/dy_pred = tensor([-6.6e-08])", "d/dy_pred = tensor([-1.3e-07])"),
+                          grad_hand, HALVED),
+              CheckResult("`mse` leaves its inputs unchanged", False, 1, derived, shrunk, hand, HALVED),
+              CheckResult("the x axis is labelled", True, 1))
+    return PartResult("mse_hidden", "mse: hidden properties", ("mse",), 7.0, 1.0, checks)
+
+
+def test_one_cause_is_said_once_with_the_rules_it_breaks():
+    text = render_part(sum_instead_of_mean())
+    assert text.count(f"Likely mistake: {HALVED}") == 1
+    assert text.count("tensor([6.6832e-08, 6.6832e-08])") == 1
+    assert text.count("This rule counts only where the result is right, and here it is not.") == 2
+    assert "here it is not: the result" not in text
+    rules = text.split("Rules this breaks:\n")[1].splitlines()
+    assert rules[0] == "      FAIL  `mse` returns the mean (0 / 3 points)"
+    assert rules[1] == "      FAIL  `mse` returns a 0-d tensor (0 / 1 points)"
+    assert "  PASS  the x axis is labelled (1 / 1 points)" in text.splitlines()
+
+
+def test_the_hand_example_comes_first_with_its_arithmetic():
+    lines = render_part(sum_instead_of_mean()).splitlines()
+    at = lines.index("    An example you can check by hand (float32 tensors unless a dtype is named):")
+    assert lines[at + 1:at + 6] == [
+        "      y_pred = [1., 2.]",
+        "      y_true = [0., 0.]",
+        "      By hand:                      ((1 - 0)² + (2 - 0)²) / 2 = 2.5",
+        "      Expected (PyTorch reference): 2.5",
+        "      Your mse gave:                5"]
+    assert lines[at + 6] == "    The smallest failing input the search found:"
+
+
+def test_a_rule_failing_differently_keeps_its_own_example():
+    text = render_part(sum_instead_of_mean())
+    grad = text.split("FAIL  gradients match (0 / 1 points)\n")[1].split("FAIL  `mse` leaves")[0]
+    assert "the gradient of `mse` is wrong" in grad
+    assert "Expected (PyTorch reference): d/dy_pred = [1, 2]" in grad and "d/dy_pred = [2, 4]" in grad
+
+
+def test_without_a_teaching_example_the_search_example_is_shown_first():
+    text = render_part(sum_instead_of_mean(with_example=False))
+    assert "check by hand" not in text and "By hand:" not in text
+    assert "    Smallest failing input:\n      y_pred = tensor([0, 0])" in text
+    assert "the search found" not in text
+
+
+def test_all_or_nothing_parts_show_no_points_per_rule():
+    from dataclasses import replace
+
+    part = replace(sum_instead_of_mean(), all_or_nothing=True, score=0.0)
+    text = render_part(part)
+    assert "points)" not in text and "Every rule must hold for this part's points." in text
+    assert "Every rule must hold" not in render_part(by_student("alice").parts[0])

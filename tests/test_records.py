@@ -52,3 +52,29 @@ def test_cell_errors_round_trip():
     result = SubmissionResult(student="ana", assignment="loss_functions", status="graded",
                               cell_errors=("your own cell after 'setup': timed out after 20 s",))
     assert result_from_json(result_to_json(result)) == result
+
+
+def test_teaching_example_and_all_or_nothing_round_trip():
+    from dataclasses import replace
+
+    from autograder.judge.results import Counterexample
+
+    bob = sample_results()[1]
+    hand = Counterexample((("y_pred", "[1., 2.]"), ("y_true", "[0., 0.]")), "2.5", "5", by_hand="(1² + 2²) / 2 = 2.5")
+    check = replace(bob.parts[1].checks[1], example=hand)
+    part = replace(bob.parts[1], checks=(bob.parts[1].checks[0], check), all_or_nothing=True)
+    result = replace(bob, parts=(part,))
+    data = json.loads(json.dumps(result_to_json(result)))
+    assert data["parts"][0]["checks"][1]["example"]["by_hand"] == "(1² + 2²) / 2 = 2.5"
+    assert result_from_json(data) == result
+
+
+def test_records_from_before_teaching_examples_still_load():
+    data = json.loads(json.dumps(result_to_json(sample_results()[2])))
+    for part in data["parts"]:
+        del part["all_or_nothing"]
+        for check in part["checks"]:
+            del check["example"]
+            if check["counterexample"]:
+                del check["counterexample"]["by_hand"]
+    assert result_from_json(data) == sample_results()[2]

@@ -12,7 +12,7 @@ from functools import partial
 
 import torch
 
-from autograder.judge.diagnosis import (Diagnoser, Mistake, autograd_broken, inputs_modified,
+from autograder.judge.diagnosis import (Diagnoser, Mistake, autograd_broken, failed_with, inputs_modified,
                                         returned_python_number, returned_type)
 
 
@@ -22,10 +22,19 @@ def _t(values: list) -> torch.Tensor:
 
 # --- behaviour, shared by the three losses ----------------------------------------------------
 
-def _returned_numpy(function: str) -> Mistake:
+def _stub(function: str) -> Mistake:
+    """The released notebook's body is ``raise NotImplementedError()``: its bare error names it."""
+    return Mistake(f"{function}.stub", function, "still the stub (raises NotImplementedError)",
+                   f"`{function}` raises NotImplementedError, so it is still the stub from the notebook, or it "
+                   "calls a function that still is (e.g. your mse). Replace the line `raise NotImplementedError()` "
+                   "with your code.",
+                   detect=failed_with("NotImplementedError"))
+
+
+def _returned_numpy(function: str, result: str = "the torch.Tensor") -> Mistake:
     return Mistake(f"{function}.returned_numpy", function, "returned a NumPy value instead of a tensor",
                    "The result was converted with .numpy() or computed with np.* functions. Compute it with "
-                   "torch operations on the input tensors and return the torch.Tensor.",
+                   f"torch operations on the input tensors and return {result}.",
                    detect=returned_type("numpy"))
 
 
@@ -41,6 +50,7 @@ def _inputs_modified(function: str, fix: str) -> Mistake:
 
 def _behaviour(function: str) -> tuple[Mistake, ...]:
     return (
+        _stub(function),
         _returned_numpy(function),
         Mistake(f"{function}.returned_float", function, "returned a Python float instead of a tensor",
                 "Calling .item() or float() on the loss turns it into a plain number, which has no gradient. "
@@ -80,6 +90,11 @@ def _reductions(function: str, error: str, elementwise) -> tuple[Mistake, ...]:
                 "len(t) is the size of the first dimension only, so the result is wrong for 2-D inputs. "
                 "Use .mean(), or divide by t.numel().",
                 variant=lambda a, b: errors(a, b).sum() / len(a)),
+        Mistake(f"{function}.divides_by_n_minus_1", function, "divides by n - 1 instead of n",
+                f"The sum of the {error}s is divided by one less than the number of elements, as for a sample "
+                "variance. A loss is a plain average: use .mean(), or divide by t.numel().",
+                variant=lambda a, b: errors(a, b).sum() / (a.numel() - 1),
+                alternatives=(lambda a, b: errors(a, b).sum() / (len(a) - 1),)),
     )
 
 
@@ -137,16 +152,22 @@ def _bce_terms(p: torch.Tensor, y: torch.Tensor, log=torch.log, floor: float | N
 
 
 def _bce_variant(p: torch.Tensor, y: torch.Tensor, *, log=torch.log, floor: float | None = -100.0,
-                 sign: float = -1.0, terms: str = "both", reduce: str = "mean") -> torch.Tensor:
+                 sign: float = -1.0, terms: str = "both", reduce: str = "mean", dim: int | None = None) -> torch.Tensor:
     positive, negative = _bce_terms(p, y, log, floor)
     total = {"both": positive + negative, "positive": positive, "negative": negative}[terms]
-    return sign * getattr(total, reduce)()
+    return sign * (getattr(total, reduce)() if dim is None else getattr(total, reduce)(dim))
 
 
 def _with_and_without_clamp(**kwargs) -> dict:
     """A BCE mistake written with the -100 clamp and without it (the two usual spellings)."""
     return {"variant": partial(_bce_variant, **kwargs),
             "alternatives": (partial(_bce_variant, floor=None, **kwargs),)}
+
+
+def _over_positives(p: torch.Tensor, y: torch.Tensor, *, floor: float | None = -100.0, masked: bool = True):
+    """-log p averaged over the examples with y = 1: selected with y == 1, or weighted by y and divided by y.sum()."""
+    log_p = torch.log(p) if floor is None else torch.log(p).clamp(min=floor)
+    return -log_p[y == 1].mean() if masked else -(y * log_p).sum() / y.sum()
 
 
 def _eps_clamped(p: torch.Tensor, y: torch.Tensor, *, eps: float, add: bool) -> torch.Tensor:
@@ -157,8 +178,9 @@ def _eps_clamped(p: torch.Tensor, y: torch.Tensor, *, eps: float, add: bool) -> 
     return -(y * log_p + (1 - y) * log_not_p).mean()
 
 
-_EPS_FORMS = tuple(partial(_eps_clamped, eps=eps, add=add)
-                   for eps in (1e-7, 1e-8, 1e-6, 1e-5, 1e-9, 1e-10, 1e-12, 1e-15) for add in (False, True))
+_EPSILONS = (1e-7, 1e-8, 1e-6, 1e-5, 1e-9, 1e-10, 1e-12, 1e-15)
+_EPS_FORMS = tuple(partial(_eps_clamped, eps=eps, add=add) for eps in _EPSILONS for add in (False, True))
+_ONE_DIM_FORMS = tuple(partial(_bce_variant, dim=dim, floor=floor) for dim in (-1, 0, 1) for floor in (-100.0, None))
 
 BCE = (
     Mistake("bce.missing_minus", "bce", "missing minus sign",
@@ -193,6 +215,17 @@ BCE = (
     Mistake("bce.sum_instead_of_mean", "bce", "sum instead of mean",
             "The per-element losses are added up instead of averaged. Use .mean() instead of .sum().",
             **_with_and_without_clamp(reduce="sum")),
+    Mistake("bce.mean_over_one_dim", "bce", "mean over one dimension only",
+            "The per-element losses are averaged along one dimension (e.g. .mean(dim=-1), as Keras does), which "
+            "leaves a tensor instead of one number for 2-D inputs. Average over all elements with .mean() and no dim.",
+            variant=_ONE_DIM_FORMS[0], alternatives=_ONE_DIM_FORMS[1:]),
+    Mistake("bce.mean_over_positives", "bce", "averaged over the examples with y = 1 only",
+            "Only the examples whose target is 1 are counted (p[y == 1], or a division by y.sum()), so the "
+            "examples with target 0 cost nothing. Average both terms over ALL elements: "
+            "-(y * log p + (1 - y) * log(1 - p)).mean().",
+            variant=_over_positives,
+            alternatives=(partial(_over_positives, floor=None), partial(_over_positives, masked=False),
+                          partial(_over_positives, floor=None, masked=False))),
     *_behaviour("bce"),
 )
 
@@ -202,14 +235,22 @@ BCE_PROBES = (
     (_t([0.25, 0.7, 0.9]), _t([0.6, 0.1, 0.5])),
     # float64: 1 - 1e-15 is 1.0 in float32, so only here does a tiny eps differ from no clamp at all
     (_t([0.0, 1.0, 0.4]).double(), _t([1.0, 0.0, 0.5]).double()),
+    # 2-D and not square: a mean over either dimension alone has its own shape
+    (_t([[0.9, 0.2, 0.6], [0.35, 0.7, 0.05]]), _t([[1.0, 0.0, 0.3], [0.0, 1.0, 1.0]])),
 )
 
 
 # --- the sweeps ---------------------------------------------------------------------------------
 
-def _surface(x: torch.Tensor, y: torch.Tensor, ws: torch.Tensor, *, combine=torch.mul, dim=1, reduce="mean"):
-    squared = (combine(ws[:, None], x[None, :]) - y[None, :]) ** 2
-    return getattr(squared, reduce)() if dim is None else getattr(squared, reduce)(dim)
+def _signed(d: torch.Tensor) -> torch.Tensor:
+    """The error as it is, neither squared nor made absolute."""
+    return d
+
+
+def _surface(x: torch.Tensor, y: torch.Tensor, ws: torch.Tensor, *, combine=torch.mul, error=_square, dim=1,
+             reduce="mean"):
+    errors = error(combine(ws[:, None], x[None, :]) - y[None, :])
+    return getattr(errors, reduce)() if dim is None else getattr(errors, reduce)(dim)
 
 
 MSE_SURFACE = (
@@ -222,11 +263,26 @@ MSE_SURFACE = (
             "Each w gets the sum of its squared errors, not their mean. Divide by the number of data points, "
             "e.g. with .mean(dim=1), or call your mse.",
             variant=partial(_surface, reduce="sum")),
+    Mistake("mse_surface.divides_by_n_minus_1", "mse_surface", "divides by n - 1 instead of n",
+            "Each w's squared errors are summed and divided by len(x) - 1, as for a sample variance. MSE is a "
+            "plain average: divide by len(x), e.g. with .mean(dim=1), or call your mse.",
+            variant=lambda x, y, ws: _surface(x, y, ws, reduce="sum") / (x.numel() - 1)),
+    Mistake("mse_surface.missing_square", "mse_surface", "missing square",
+            "The errors w·x - y are averaged without being squared, so positive and negative errors cancel. "
+            "Square each error first: ((w * x - y) ** 2).mean(), or call your mse.",
+            variant=partial(_surface, error=_signed),
+            alternatives=(partial(_surface, error=torch.neg), partial(_surface, error=torch.abs))),
+    Mistake("mse_surface.squared_mean_error", "mse_surface",
+            "squared the mean error instead of averaging squared errors",
+            "For each w the errors w·x - y are averaged first and the mean is squared, so opposite errors "
+            "cancel. Square each error, then take the mean: ((w * x - y) ** 2).mean().",
+            variant=lambda x, y, ws: _surface(x, y, ws, error=_signed) ** 2),
     Mistake("mse_surface.w_plus_x", "mse_surface", "model w + x instead of w·x",
             "The prediction of the model is ŷ = w·x (a product), not w + x.",
             variant=partial(_surface, combine=torch.add)),
     _returns_list("mse_surface", "return torch.stack(losses), a 1-D tensor, not the list."),
     _returned_numpy("mse_surface"),
+    _stub("mse_surface"),
 )
 
 SURFACE_PROBES = (
@@ -235,12 +291,28 @@ SURFACE_PROBES = (
 )
 
 
-def _curve(p: torch.Tensor, *, floor: float | None = -100.0, sign: float = -1.0, swap: bool = False):
-    if_zero, if_one = torch.log(1 - p), torch.log(p)
+def _curve(p: torch.Tensor, *, floor: float | None = -100.0, sign: float = -1.0, swap: bool = False, log=torch.log):
+    if_zero, if_one = log(1 - p), log(p)
     if floor is not None:
         if_zero, if_one = if_zero.clamp(min=floor), if_one.clamp(min=floor)
     curves = (sign * if_zero, sign * if_one)
     return curves[::-1] if swap else curves
+
+
+def _curve_means(p: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each curve averaged to one number: what calling bce(p, zeros) and bce(p, ones) gives."""
+    if_zero, if_one = _curve(p, **kwargs)
+    return if_zero.mean(), if_one.mean()
+
+
+def _curve_eps(p: torch.Tensor, *, eps: float, add: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if add:
+        return -torch.log(1 - p + eps), -torch.log(p + eps)
+    clamped = p.clamp(eps, 1 - eps)
+    return -torch.log(1 - clamped), -torch.log(clamped)
+
+
+_CURVE_EPS_FORMS = tuple(partial(_curve_eps, eps=eps, add=add) for eps in _EPSILONS for add in (False, True))
 
 
 BCE_CURVE = (
@@ -256,17 +328,35 @@ BCE_CURVE = (
             "At p = 0 or p = 1 one curve is -log(0) = inf. Clamp each log at -100 like PyTorch: "
             "-torch.log(p).clamp(min=-100).",
             variant=partial(_curve, floor=None)),
+    Mistake("bce_curve.eps_clamped_probabilities", "bce_curve",
+            "probabilities clamped with eps instead of clamping the logs",
+            "p.clamp(eps, 1 - eps) or log(p + eps) keeps the curves finite but differs from PyTorch at p = 0 or 1 "
+            "(e.g. 16.1 instead of 100). Clamp the logs instead: -torch.log(p).clamp(min=-100).",
+            variant=_CURVE_EPS_FORMS[0], alternatives=_CURVE_EPS_FORMS[1:]),
+    Mistake("bce_curve.wrong_log_base", "bce_curve", "wrong logarithm base (log10 or log2)",
+            "Cross-entropy uses the natural logarithm. Use torch.log, not torch.log10 or torch.log2.",
+            variant=partial(_curve, log=torch.log10),
+            alternatives=(partial(_curve, log=torch.log10, floor=None), partial(_curve, log=torch.log2),
+                          partial(_curve, log=torch.log2, floor=None))),
+    Mistake("bce_curve.averaged", "bce_curve", "each curve averaged to a single number",
+            "bce_curve returns one loss per probability (two tensors the shape of p), not the mean loss: "
+            "calling bce(p, zeros) averages them away. Return -log(1 - p) and -log(p) without .mean().",
+            variant=_curve_means, alternatives=(partial(_curve_means, floor=None),)),
     _returns_list("bce_curve", "return a tuple of two tensors: `return loss_if_y_is_0, loss_if_y_is_1`."),
+    _returned_numpy("bce_curve", "the two tensors"),
+    _stub("bce_curve"),
 )
 
 CURVE_PROBES = ((_t([0.1, 0.5, 0.8]),), (_t([0.0, 1.0, 0.3]),))
 
 
-def _sweep(y_true: torch.Tensor, values: torch.Tensor, *, index: int = -1, add: bool = False, swap: bool = False):
+def _sweep(y_true: torch.Tensor, values: torch.Tensor, *, index: int = -1, add: bool = False, swap: bool = False,
+           reduce: str = "mean", dim: int | None = 1):
     predictions = y_true.repeat(values.numel(), 1)
     predictions[:, index] = values + (y_true[index] if add else 0)
     errors = predictions - y_true
-    losses = ((errors ** 2).mean(dim=1), errors.abs().mean(dim=1))
+    losses = tuple(getattr(e, reduce)() if dim is None else getattr(e, reduce)(dim)
+                   for e in (errors ** 2, errors.abs()))
     return losses[::-1] if swap else losses
 
 
@@ -280,10 +370,21 @@ OUTLIER_SWEEP = (
     Mistake("outlier_sweep.swapped", "outlier_sweep", "returns (mae, mse) instead of (mse, mae)",
             "The MSE values come first and the MAE values second: return (mse_values, mae_values).",
             variant=partial(_sweep, swap=True)),
+    Mistake("outlier_sweep.sum_instead_of_mean", "outlier_sweep", "sum instead of mean (only the outlier's error)",
+            "Each loss is the sum of the errors, which here is just the outlier's own error, since the other "
+            "predictions are exact. Average over all len(y_true) elements: use .mean(), or call your mse and mae.",
+            variant=partial(_sweep, reduce="sum")),
+    Mistake("outlier_sweep.wrong_axis", "outlier_sweep", "mean over the wrong axis",
+            "The errors are averaged over the values (or over everything) instead of over the elements of each "
+            "prediction, so there is not one loss per v. For each v average over y_true's elements, e.g. "
+            ".mean(dim=1) on a (len(values), len(y_true)) tensor.",
+            variant=partial(_sweep, dim=0), alternatives=(partial(_sweep, dim=None),)),
     _inputs_modified("outlier_sweep", "`pred = y_true` does not copy: setting pred[-1] changes y_true too (and "
                                       "every loss becomes 0). Copy first: pred = y_true.clone()."),
     _returns_list("outlier_sweep", "return a tuple of two 1-D tensors: "
                                    "`return torch.stack(mse_values), torch.stack(mae_values)`."),
+    _returned_numpy("outlier_sweep", "the two tensors"),
+    _stub("outlier_sweep"),
 )
 
 SWEEP_PROBES = (

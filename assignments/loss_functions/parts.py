@@ -2,7 +2,8 @@
 
 One table of points (``POINTS``), checked against the source notebook's metadata by a test, so
 the hidden cells run in-kernel and the trusted grader can never disagree about a cell's worth.
-The public examples are the very numbers of the visible assert cells.
+The public examples are the very numbers of the visible assert cells; the hidden parts show a
+failure on the simplest of ``teaching``'s hand-written inputs too.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from assignments.loss_functions import properties as hidden
 from assignments.loss_functions import references as ref
 from assignments.loss_functions.mistakes import DIAGNOSERS
+from assignments.loss_functions.teaching import TEACHING
 from autograder.judge.checks import show
 from autograder.judge.parts import Curve, ExamplePart, FunctionPart, Part, PlotPart, SweepPicture
 from autograder.judge.properties import Property
@@ -65,7 +67,8 @@ def _sweep_examples(function: str, reference: Callable, labels: tuple[str, ...],
 
 
 def _hidden(function: str, properties: list[Property], picture: SweepPicture | None = None) -> FunctionPart:
-    return FunctionPart(f"{function}: hidden properties", tuple(properties), DIAGNOSERS[function], picture)
+    return FunctionPart(f"{function}: hidden properties", tuple(properties), DIAGNOSERS[function], picture,
+                        TEACHING[function])
 
 
 _LESSON_PAIRS = ((_t(2.0, 2.5, 3.5), _t(1.5, 3.0, 4.0)), (_t(2.5, 2.8, 4.6), _t(2.0, 3.5, 5.0)))

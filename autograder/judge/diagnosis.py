@@ -159,6 +159,15 @@ def returned_python_number(reply: Reply, args: tuple[torch.Tensor, ...]) -> bool
     return reply.error is None and isinstance(reply.value, float)
 
 
+def failed_with(error: str) -> Detector:
+    """The call failed with exactly this error line, e.g. the notebook stub's bare "NotImplementedError"
+    (library errors of the same class carry a message, so they are not mistaken for it)."""
+    def detect(reply: Reply, args: tuple[torch.Tensor, ...]) -> bool:
+        return reply.error == error
+
+    return detect
+
+
 def returned_type(module: str) -> Detector:
     """The call failed because the value was of a type from ``module`` (e.g. "numpy", "builtins.list")."""
     marker = f"returned a {module}"

@@ -1,7 +1,8 @@
 """A ``Part`` grades one grade cell of the notebook and returns its ``PartResult``.
 
 ``FunctionPart`` runs hidden properties (partial credit by weight; from the class's cached
-inputs when the function source has them, see ``batched``), ``ExamplePart`` re-checks
+inputs when the function source has them, see ``batched``) and, for each failed one, looks for
+the simplest hand-written ``Teaching`` input that fails it too, ``ExamplePart`` re-checks
 the public lesson numbers itself (all or nothing, like the visible asserts), ``PlotPart`` reads
 a named figure's data and labels. ``grade_id`` is an optional keyword: a caller that knows the
 cell passes it, or fills it in later with ``dataclasses.replace`` (results are frozen).
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, ClassVar, Protocol
 
 import numpy as np
+import torch
 
 from autograder.judge.batched import judge_property
+from autograder.judge.checks import Mismatch
 from autograder.judge.properties import Diagnose, Property
-from autograder.judge.results import CheckResult, PartResult
-from autograder.judge.subject import FunctionSource
+from autograder.judge.results import CheckResult, Counterexample, PartResult
+from autograder.judge.subject import FunctionSource, Subject
 from autograder.sandbox.base import Axes, Line
 
 
@@ -39,6 +43,46 @@ def weighted_score(checks: tuple[CheckResult, ...], max_score: float) -> float:
     return round(max_score * passed / total, 6) if total else 0.0
 
 
+_FLOAT32 = re.compile(r"tensor\(([^()]*), dtype=float32\)")
+
+
+def hand_written(value: torch.Tensor) -> str:
+    """``[1., 0.5]`` as a person writes it; a dtype other than the teaching inputs' float32 is named."""
+    def number(v: float) -> str:
+        return f"{int(v)}." if float(v).is_integer() else f"{v:g}"
+
+    def nested(v: object) -> str:
+        return "[" + ", ".join(nested(x) for x in v) + "]" if isinstance(v, list) else number(v)
+
+    text = nested(value.tolist())
+    return text if value.dtype == torch.float32 else f"{text} ({str(value.dtype).removeprefix('torch.')})"
+
+
+@dataclass(frozen=True)
+class Teaching:
+    """Hand-written inputs of one function, simplest first, and the reference's arithmetic on one
+    of them: a failure shown on ``[1., 2.]`` can be checked with pencil and paper in seconds."""
+
+    inputs: tuple[tuple[torch.Tensor, ...], ...]
+    by_hand: Callable[[tuple], str]  # one line, e.g. "((1 - 0)² + (2 - 0)²) / 2 = 2.5"
+
+    def example(self, prop: Property, subject: Subject) -> Counterexample | None:
+        """The first input on which ``prop`` fails, judged by its own check (the call goes to the
+        sandbox, the reference is computed here); None when none does or time ran out."""
+        for args in self.inputs:
+            if subject.out_of_time:
+                return None
+            try:
+                prop.check(subject, args)
+            except Mismatch as failure:
+                if subject.out_of_time:
+                    return None
+                shown = tuple((name, hand_written(arg)) for name, arg in zip(prop.arg_names, args))
+                return Counterexample(shown, _FLOAT32.sub(r"\1", failure.expected),
+                                      _FLOAT32.sub(r"\1", failure.got), self.by_hand(args))
+        return None
+
+
 @dataclass(frozen=True)
 class FunctionPart:
     """Hidden properties of student functions; each passed property earns its weight's share."""
@@ -47,6 +91,8 @@ class FunctionPart:
     checks: tuple[Property, ...]
     diagnose: Diagnose | None = None
     picture: "SweepPicture | None" = None  # for a sweep: its curve vs the reference when wrong
+    teaching: Teaching | None = None  # the part's function's teaching inputs
+    all_or_nothing: ClassVar[bool] = False
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -56,6 +102,8 @@ class FunctionPart:
               grade_id: str = "") -> PartResult:
         results = tuple(judge_property(p, functions.subject(p.function), max_examples=max_examples,
                                        diagnose=self.diagnose, inputs=functions.inputs) for p in self.checks)
+        if self.teaching is not None:
+            results = tuple(self._teach(p, r, functions) for p, r in zip(self.checks, results))
         failed = next((i for i, r in enumerate(results) if not r.passed), None)
         if self.picture is not None and failed is not None:
             image = self.picture.draw(functions)
@@ -64,7 +112,13 @@ class FunctionPart:
         faults = (functions.subject(name).fault for name in self.functions)
         return PartResult(grade_id=grade_id, title=self.title, functions=self.functions, max_score=max_score,
                           score=self.score(results, max_score), checks=results,
-                          error=next((f for f in faults if f), None))
+                          error=next((f for f in faults if f), None), all_or_nothing=self.all_or_nothing)
+
+    def _teach(self, prop: Property, result: CheckResult, functions: FunctionSource) -> CheckResult:
+        """A failure found by the search gets the simplest teaching input that fails too."""
+        if result.passed or result.counterexample is None:
+            return result
+        return dataclasses.replace(result, example=self.teaching.example(prop, functions.subject(prop.function)))
 
     def score(self, results: tuple[CheckResult, ...], max_score: float) -> float:
         return weighted_score(results, max_score)
@@ -73,6 +127,8 @@ class FunctionPart:
 @dataclass(frozen=True)
 class ExamplePart(FunctionPart):
     """The lesson's worked numbers: every one must hold, as in the public assert cell."""
+
+    all_or_nothing: ClassVar[bool] = True
 
     def score(self, results: tuple[CheckResult, ...], max_score: float) -> float:
         return max_score if results and all(r.passed for r in results) else 0.0

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Counterexample:
-    """The smallest failing input Hypothesis found, rendered for a student to read."""
+    """A failing input rendered for a student to read: the smallest one Hypothesis found, or a
+    hand-written teaching input (then ``by_hand`` is the reference's arithmetic on it, one line)."""
 
     inputs: tuple[tuple[str, str], ...]  # (argument name, repr)
     expected: str
     got: str
+    by_hand: str = ""
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class CheckResult:
     weight: float = 1.0
     message: str = ""  # why it failed, plainly
     counterexample: Counterexample | None = None
+    example: Counterexample | None = None  # the simplest teaching input that fails too, if any
     diagnosis: str | None = None  # the named likely mistake, if one matched
     image_png: bytes | None = None  # student vs reference curve, for the sweeps
 
@@ -42,6 +45,7 @@ class PartResult:
     checks: tuple[CheckResult, ...] = ()
     error: str | None = None  # the whole part failed for one reason (timeout, crash, missing)
     visibility: str = "visible"
+    all_or_nothing: bool = False  # the points need every check (the lesson's examples), not a share each
 
 
 PER_PROCESS_LIMITS = "per-process-limits"  # the kind of Flag of a sandbox without a cgroup (``grader``)

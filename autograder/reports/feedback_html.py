@@ -1,8 +1,10 @@
 """A self-contained HTML feedback page per student: autograded results beside the TA's notes.
 
-Each part shows exactly the ``render_part`` text (the words the student sees everywhere else),
-the sweep curves as embedded PNGs, and, in the column beside it, the comment and any score a TA
-gave in formgrader. Flags are not shown: they are for TAs. Comments live in nbgrader's gradebook
+A summary table (part, points, status) first, then one section per part set from the same
+``part_view`` as the plain text, so it carries the same words in the same order: each cause
+once, its hand-checkable example as a small table, the search's example and other details
+folded in ``<details>``, the rules as a checklist, the sweep curves as embedded PNGs; beside
+it, the comment and any score a TA gave in formgrader. Flags are not shown: they are for TAs. Comments live in nbgrader's gradebook
 on solution cells (``mse_solution``); scores on grade cells (``mse_hidden``, ``written_bowl``).
 A comment is shown beside the first part whose grade id has the same stem (``mse``).
 """
@@ -13,8 +15,9 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.judge.results import PartResult, SubmissionResult
-from autograder.reports.feedback_text import points, render_part, summary_line
-from autograder.reports.html_common import esc, img, page
+from autograder.reports.feedback_text import clean, summary_line
+from autograder.reports.feedback_view import Cause, Example, Rule, part_view, points
+from autograder.reports.html_common import esc, img, page, table
 
 SUFFIXES = ("_solution", "_public", "_hidden", "_test")
 NOT_GRADED = '<p class="muted">Not graded yet.</p>'
@@ -70,13 +73,75 @@ def _ta_box(comment: str | None, score: tuple[float, float] | None) -> str:
     return "".join(lines)
 
 
+def _text(value: str) -> str:
+    return esc(clean(value))
+
+
+def _example(example: Example, folded: bool = False) -> str:
+    """Inputs, then by hand / expected / yours, one row each; folded, its title is the summary."""
+    rows = [f"<tr><th>{_text(name)} =</th><td><code>{_text(value)}</code></td></tr>" for name, value in example.inputs]
+    rows += [f"<tr><th>{_text(label)}</th><td><code>{_text(value)}</code></td></tr>" for label, value in example.rows]
+    if folded:
+        return _folded(_text(example.title), f'<table class="example">{"".join(rows)}</table>')
+    return f'<table class="example"><caption>{_text(example.title)}</caption>{"".join(rows)}</table>'
+
+
+def _folded(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>{body}</details>"
+
+
+def _rules(rules: tuple[Rule, ...]) -> str:
+    rows = []
+    for rule in rules:
+        status = "PASS" if rule.passed else "FAIL"
+        worth = f"({esc(rule.worth)})" if rule.worth else ""
+        rows.append(f'<tr><td class="{status.lower()}">{status}</td><td>{_text(rule.name)}</td>'
+                    f'<td class="num">{worth}</td></tr>')
+        if rule.note or rule.example:
+            extra = _example(rule.example, folded=True) if rule.example else ""
+            rows.append(f'<tr class="note"><td></td><td colspan="2">{_text(rule.note)}{extra}</td></tr>')
+    return f'<table class="rules">{"".join(rows)}</table>'
+
+
+def _cause(cause: Cause) -> str:
+    html = f'<p class="diagnosis">{_text(cause.diagnosis)}</p>' if cause.diagnosis else ""
+    html += f"<p>{_text(cause.message)}</p>" if cause.message else ""
+    html += "".join(_example(example, folded=i > 0) for i, example in enumerate(cause.examples))
+    return f'<div class="cause">{html}<p>Rules this breaks:</p>{_rules(cause.rules)}</div>'
+
+
 def _part(part: PartResult, comment: str | None, score: tuple[float, float] | None) -> str:
-    images = "".join(
+    view = part_view(part)
+    body = f"<h2>{_text(view.heading)}</h2>"
+    if view.error:
+        body += f'<p class="diagnosis">Could not check this part: {_text(view.error)}</p>'
+    body += "".join(_cause(c) for c in view.causes)
+    if view.loose:
+        body += _rules(view.loose)
+    if view.passed:
+        rules = _rules(view.passed)
+        body += _folded(f"Rules passed: {len(view.passed)} of {len(part.checks)}", rules) if view.causes else rules
+    if view.note:
+        body += f'<p class="muted">{_text(view.note)}</p>'
+    body += "".join(
         f"<figure>{img(c.image_png, c.name)}<figcaption>{esc(c.name)}: your curve against the "
         "reference</figcaption></figure>" for c in part.checks if c.image_png)
-    return (f'<section class="part" id="{esc(part.grade_id)}"><div>'
-            f"<pre>{esc(render_part(part))}</pre>{images}</div>"
+    return (f'<section class="part" id="{esc(part.grade_id)}"><div>{body}</div>'
             f"<aside>{_ta_box(comment, score)}</aside></section>")
+
+
+def _status(part: PartResult) -> str:
+    if part.error:
+        return '<span class="fail">could not be checked</span>'
+    if part.score >= part.max_score:
+        return '<span class="pass">all rules pass</span>'
+    return '<span class="fail">some rules fail</span>' if part.score > 0 else '<span class="fail">no points yet</span>'
+
+
+def summary_table(result: SubmissionResult) -> str:
+    rows = [(f'<a href="#{esc(p.grade_id)}">{esc(p.title)}</a>', f"{points(p.score)} / {points(p.max_score)}",
+             _status(p)) for p in result.parts]
+    return table(("Part", "Points", "Status"), rows, numeric=frozenset({1}))
 
 
 def _placed_comments(parts, comments: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -92,13 +157,19 @@ def _placed_comments(parts, comments: dict[str, str]) -> tuple[dict[str, str], d
 
 def write_feedback_page(result: SubmissionResult, path: str | Path,
                         ta_comments: dict[str, str] | None = None,
-                        manual_scores: dict[str, tuple[float, float]] | None = None) -> Path:
-    """Write the page; comments and scores come from the two ``*_from_gradebook`` helpers."""
+                        manual_scores: dict[str, tuple[float, float]] | None = None,
+                        late: str | None = None) -> Path:
+    """Write the page; comments and scores come from the two ``*_from_gradebook`` helpers,
+    ``late`` from the gradebook's due date (``pipeline/deadlines.late_line``)."""
     scores = manual_scores or {}
     placed, left = _placed_comments(result.parts, ta_comments or {})
     body = [f"<h1>Feedback: {esc(result.assignment)}</h1>",
             f'<p class="meta">Student: <b>{esc(result.student)}</b></p>',
             f"<p><b>{esc(summary_line(result))}</b></p>"]
+    if late:
+        body.append(f'<p class="meta">{esc(late[:1].upper() + late[1:])}</p>')
+    if result.parts:
+        body.append(summary_table(result))
     body += [_part(p, placed.get(p.grade_id), scores.get(p.grade_id)) for p in result.parts]
     autograded = {p.grade_id for p in result.parts}
     written = list(result.manual_parts) + sorted(
@@ -108,8 +179,8 @@ def write_feedback_page(result: SubmissionResult, path: str | Path,
         for gid in written:
             score = scores.get(gid)
             box = _ta_box(left.pop(gid, None), score) + ("" if score else NOT_GRADED)
-            body.append(f'<section class="part" id="{esc(gid)}"><div><pre>Written answer '
-                        f"[{esc(gid)}]</pre></div><aside>{box}</aside></section>")
+            body.append(f'<section class="part" id="{esc(gid)}"><div><h2>Written answer '
+                        f"[{esc(gid)}]</h2></div><aside>{box}</aside></section>")
     if left:
         body.append("<h2>Other comments from your TA</h2>")
         body += [f'<p><code>{esc(name)}</code></p><div class="ta">{esc(text)}</div>'

@@ -1,25 +1,18 @@
 """The feedback text a student reads, one block per grade cell.
 
-Every other student-facing writer (Gradescope, the HTML feedback page) shows exactly this text,
-so a student sees the same words wherever they look. Rendering is a pure function of the result:
-the same result gives byte-identical text. It shows what was checked, the smallest failing
-input, the reference value next to the student's, and the likely mistake; never the test source
-and never integrity flags (those are for TAs).
+Every other student-facing writer (Gradescope, the HTML feedback page) shows exactly these words
+(both render ``feedback_view.part_view``), so a student sees the same wherever they look.
+Rendering is a pure function of the result: the same result gives byte-identical text. Per
+cause: the likely mistake once, an example to check by hand, the smallest input the search
+found, the rules it broke with their points; never the test source and never integrity flags
+(those are for TAs).
 """
 from __future__ import annotations
 
-from autograder.judge.results import CheckResult, PartResult, SubmissionResult
+from autograder.judge.results import PartResult, SubmissionResult
+from autograder.reports.feedback_view import Example, Rule, part_view, points
 
-NO_DIAGNOSIS = ("No known mistake matches this output; compare your formula with the one in "
-                "the notebook.")
 MAX_VALUE_CHARS = 1500  # a student's function may return a huge or endless repr
-INDENT = "      "
-
-
-def points(x: float) -> str:
-    """Scores as people write them: 5, 2.5, 3.33 (never 3.3333333333333335)."""
-    text = f"{x:.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def clean(text: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -30,51 +23,53 @@ def clean(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     return safe
 
 
-def _block(label: str, value: str, width: int) -> list[str]:
+def _block(indent: str, label: str, value: str, width: int) -> list[str]:
     """``label value`` with continuation lines of a multi-line value aligned under the value."""
     lines = clean(value).split("\n")
     pad = " " * (width + 1)
-    return [f"{INDENT}{label.ljust(width)} {lines[0]}"] + [f"{INDENT}{pad}{ln}" for ln in lines[1:]]
+    return [f"{indent}{label.ljust(width)} {lines[0]}"] + [f"{indent}{pad}{ln}" for ln in lines[1:]]
 
 
-def _your_label(part: PartResult) -> str:
-    name = part.functions[-1] if part.functions else "code"  # a plot part lists its figure last
-    return f"Your {name} gave:"
+def _example(example: Example, indent: str) -> list[str]:
+    lines = [f"{indent}{example.title}"]
+    if example.inputs:
+        width = max(len(name) for name, _ in example.inputs)
+        for name, text in example.inputs:
+            lines += _block(indent + "  ", f"{name.ljust(width)} =", text, width + 2)
+    width = max(len(label) for label, _ in example.rows)
+    for label, value in example.rows:
+        lines += _block(indent + "  ", label, value, width)
+    return lines
 
 
-def _render_check(check: CheckResult, part: PartResult) -> list[str]:
-    if check.passed:
-        return [f"  PASS  {check.name}"]
-    lines = [f"  FAIL  {check.name}"]
-    if check.message:
-        lines += [f"{INDENT}{ln}" for ln in clean(check.message).split("\n")]
-    c = check.counterexample
-    if c is not None:
-        if c.inputs:
-            lines.append(f"{INDENT}Smallest failing input:")
-            width = max(len(name) for name, _ in c.inputs)
-            for name, text in c.inputs:
-                lines += _block(f"  {name.ljust(width)} =", text, width + 4)
-        expected, yours = "Expected (PyTorch reference):", _your_label(part)
-        width = max(len(expected), len(yours))
-        lines += _block(expected, c.expected, width)
-        lines += _block(yours, c.got, width)
-    if check.diagnosis:
-        lines.append(f"{INDENT}Likely mistake: {clean(check.diagnosis)}")
-    elif c is not None:  # a wrong value no catalogue entry explains (a missing label needs no diagnosis)
-        lines.append(f"{INDENT}{NO_DIAGNOSIS}")
+def _rule(rule: Rule, indent: str) -> list[str]:
+    worth = f" ({rule.worth})" if rule.worth else ""
+    lines = [f"{indent}{'PASS' if rule.passed else 'FAIL'}  {rule.name}{worth}"]
+    if rule.note:
+        lines += [f"{indent}      {ln}" for ln in clean(rule.note).split("\n")]
+    if rule.example is not None:
+        lines += _example(rule.example, indent + "      ")
     return lines
 
 
 def render_part(part: PartResult) -> str:
-    """Score line, then the part's error or one line per check with details for failures."""
-    lines = [f"{part.title} [{part.grade_id}]: {points(part.score)} / {points(part.max_score)}"
-             " points"]
-    if part.error:
-        lines.append(f"  Could not check this part: {clean(part.error)}")
-    lines += [ln for check in part.checks for ln in _render_check(check, part)]
-    if not part.error and not part.checks:
-        lines.append("  No checks ran for this part.")
+    """Score line, then the part's error, each cause once with the rules it broke, the rest."""
+    view = part_view(part)
+    lines = [view.heading]
+    if view.error:
+        lines.append(f"  Could not check this part: {clean(view.error)}")
+    for cause in view.causes:
+        if cause.diagnosis:
+            lines.append(f"  {clean(cause.diagnosis)}")
+        if cause.message:
+            lines += [f"    {ln}" for ln in clean(cause.message).split("\n")]
+        for example in cause.examples:
+            lines += _example(example, "    ")
+        lines.append("    Rules this breaks:")
+        lines += [ln for rule in cause.rules for ln in _rule(rule, "      ")]
+    lines += [ln for rule in view.loose + view.passed for ln in _rule(rule, "  ")]
+    if view.note:
+        lines.append(f"  {view.note}")
     return "\n".join(lines) + "\n"
 
 
@@ -99,10 +94,12 @@ def summary_line(result: SubmissionResult) -> str:
     return f"Autograded score: {points(result.score)} / {points(result.max_score)} points\n"
 
 
-def render_submission(result: SubmissionResult) -> str:
-    """Whole-notebook feedback: header, total, every part, then what a TA still grades."""
+def render_submission(result: SubmissionResult, late: str | None = None) -> str:
+    """Whole-notebook feedback: header, total (and ``late``, the gradebook's late-work line), every
+    part, then what a TA still grades."""
     head = f"Feedback for {clean(result.student)} on {result.assignment}\n"
-    blocks = [head + summary_line(result) + cell_errors_note(result)] + [render_part(p) for p in result.parts]
+    total = summary_line(result) + (f"\n{late[:1].upper()}{late[1:]}" if late else "")
+    blocks = [head + total + cell_errors_note(result)] + [render_part(p) for p in result.parts]
     note = manual_note(result)
     if note:
         blocks.append(note)

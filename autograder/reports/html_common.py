@@ -31,6 +31,17 @@ img { max-width: 100%; border: 1px solid #e5e9f0; border-radius: 4px; }
       border-radius: 4px; white-space: pre-wrap; }
 .muted { color: #6b7280; font-style: italic; }
 code { background: #eceff4; padding: 0 .25rem; border-radius: 3px; }
+.part h2 { margin-top: .5rem; } .part > div { min-width: 0; }
+.cause { border-left: 4px solid #b3261e; background: #fdf3f2; padding: .5rem .9rem;
+         border-radius: 4px; margin: .6rem 0; }
+.diagnosis { font-weight: 600; }
+table.example { width: auto; background: #fff; } table.example caption { text-align: left;
+  font-weight: 600; padding: .3rem 0; } table.example th { background: #f6f8fa; font-weight: 500; }
+table.rules td.num { white-space: nowrap; }
+table.rules td.pass, span.pass { color: #1e5631; font-weight: 700; }
+table.rules td.fail, span.fail { color: #b3261e; font-weight: 700; }
+tr.note td { border-bottom: none; color: #4c566a; padding-top: 0; }
+details { margin: .4rem 0; } summary { cursor: pointer; color: #2f5f9e; }
 """
 
 

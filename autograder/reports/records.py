@@ -3,6 +3,9 @@
 A record must load back into the exact ``SubmissionResult`` that was saved, so reports and
 regrades can be rebuilt from ``autograded/<student>/<assignment>/results.json`` alone. Bytes
 are deterministic (sorted keys, fixed separators): the same result always gives the same file.
+Fields added since format 1 (a check's teaching ``example``, ``by_hand``,
+``all_or_nothing``) are read with a
+default, so records written before them still load.
 """
 from __future__ import annotations
 
@@ -22,21 +25,21 @@ def _counterexample_to_json(c: Counterexample | None) -> dict | None:
     if c is None:
         return None
     return {"inputs": [[name, text] for name, text in c.inputs], "expected": c.expected,
-            "got": c.got}
+            "got": c.got, "by_hand": c.by_hand}
 
 
 def _counterexample_from_json(d: dict | None) -> Counterexample | None:
     if d is None:
         return None
     return Counterexample(inputs=tuple((name, text) for name, text in d["inputs"]),
-                          expected=d["expected"], got=d["got"])
+                          expected=d["expected"], got=d["got"], by_hand=d.get("by_hand", ""))
 
 
 def _check_to_json(c: CheckResult) -> dict:
     png = None if c.image_png is None else base64.b64encode(c.image_png).decode("ascii")
     return {"name": c.name, "passed": c.passed, "weight": c.weight, "message": c.message,
             "counterexample": _counterexample_to_json(c.counterexample),
-            "diagnosis": c.diagnosis, "image_png": png}
+            "example": _counterexample_to_json(c.example), "diagnosis": c.diagnosis, "image_png": png}
 
 
 def _check_from_json(d: dict) -> CheckResult:
@@ -44,21 +47,22 @@ def _check_from_json(d: dict) -> CheckResult:
     return CheckResult(name=d["name"], passed=d["passed"], weight=d["weight"],
                        message=d["message"],
                        counterexample=_counterexample_from_json(d["counterexample"]),
-                       diagnosis=d["diagnosis"], image_png=png)
+                       example=_counterexample_from_json(d.get("example")), diagnosis=d["diagnosis"], image_png=png)
 
 
 def _part_to_json(p: PartResult) -> dict:
     return {"grade_id": p.grade_id, "title": p.title, "functions": list(p.functions),
             "max_score": p.max_score, "score": p.score,
             "checks": [_check_to_json(c) for c in p.checks], "error": p.error,
-            "visibility": p.visibility}
+            "visibility": p.visibility, "all_or_nothing": p.all_or_nothing}
 
 
 def _part_from_json(d: dict) -> PartResult:
     return PartResult(grade_id=d["grade_id"], title=d["title"],
                       functions=tuple(d["functions"]), max_score=d["max_score"],
                       score=d["score"], checks=tuple(_check_from_json(c) for c in d["checks"]),
-                      error=d["error"], visibility=d["visibility"])
+                      error=d["error"], visibility=d["visibility"],
+                      all_or_nothing=d.get("all_or_nothing", False))
 
 
 def result_to_json(result: SubmissionResult) -> dict[str, Any]:
