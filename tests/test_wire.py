@@ -107,3 +107,13 @@ def test_frames_read_from_a_stream_and_truncation_is_end_of_file() -> None:
     assert wire.read_message(stream) == [1]
     with pytest.raises(EOFError):
         wire.read_message(io.BytesIO(frame(b'{"op": "ping"}')[:-3]))
+
+
+def test_a_complex_result_fails_that_call_with_a_reason_not_the_whole_answer():
+    from autograder.sandbox.inprocess import InProcessSandbox
+    import torch
+
+    with InProcessSandbox() as box:
+        box.run_cell("import torch\ndef mse(a, b):\n    return torch.complex(a, b).abs().mean() + 0j")
+        reply = box.call("mse", [torch.ones(2), torch.zeros(2)])
+    assert reply.value is None and "returned a tensor of dtype torch.complex64" in reply.error

@@ -251,7 +251,10 @@ def _encode_value(value: Any) -> dict:
     import torch
 
     if type(value) is torch.Tensor:
-        return {"kind": "tensor", "data": value.detach().cpu().numpy(), "requires_grad": value.requires_grad}
+        data = value.detach().cpu().numpy()
+        if data.dtype.kind not in "biuf":  # complex and the like do not cross the wire: say so for this call
+            raise TypeError(f"returned a tensor of dtype {value.dtype}; expected real numbers (e.g. float32)")
+        return {"kind": "tensor", "data": data, "requires_grad": value.requires_grad}
     if type(value) in (float, int):
         return {"kind": "number", "data": float(value)}
     if type(value) is tuple:
