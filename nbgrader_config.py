@@ -39,3 +39,16 @@ if os.environ.get("AUTOGRADER_GRADER", "sandboxed") != "plain":
         "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
+
+# Deadlines and late work (README, "Deadlines and late work"). `release --due` records the due
+# date, `extend` a student's extension; a date without a zone is in c.Exchange.timezone (the zone
+# nbgrader stamps submissions in; default UTC). The AssignLatePenalties step above then prices
+# late submissions; by default (nbgrader's LateSubmissionPlugin, method "none") there is no
+# penalty, only the lateness shown. For points per started hour or day, or zero:
+# c.Exchange.timezone = "Europe/Berlin"
+# c.AssignLatePenalties.plugin_class = "autograder.nbgrader_ext.late_penalty.LatePenaltyPlugin"
+# c.LatePenaltyPlugin.penalty_method = "per_hour"  # none | zero | per_hour | per_day
+# c.LatePenaltyPlugin.points = 1.0                 # per started hour (or day)
+# c.LatePenaltyPlugin.round_up = True              # False: pro rata (3 h 20 min = 3.33 hours)
+# c.LatePenaltyPlugin.max_penalty = 10.0           # cap (default: up to the whole score)
+# c.LatePenaltyPlugin.grace_minutes = 5            # this late is not penalised

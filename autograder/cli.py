@@ -16,9 +16,11 @@ from autograder.errors import AutograderError
 from autograder.pipeline import (
     CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
     summary_table, zip_collect)
+from autograder.pipeline import deadlines
 from autograder.pipeline.gradescope_bundle import build_bundle
 from autograder.pipeline.lms_export import export_canvas
 from autograder.pipeline.pool import default_jobs
+from autograder.pipeline.regrade import format_regrade
 from autograder.pipeline.records_io import write_class_report
 
 DEFAULT_ASSIGNMENT = "loss_functions"
@@ -29,7 +31,23 @@ def _course(args) -> CourseRoot:
 
 
 def cmd_release(args) -> None:
-    print(f"released {args.assignment} to {release(_course(args), args.assignment)}")
+    course = _course(args)
+    print(f"released {args.assignment} to {release(course, args.assignment, due=args.due)}")
+    due = deadlines.due_date(course, args.assignment)
+    if due is not None:
+        print(f"due {deadlines.show_time(due, deadlines.course_timezone(course))}")
+
+
+def cmd_extend(args) -> None:
+    course = _course(args)
+    ext = deadlines.grant_extension(course, args.assignment, args.student,
+                                    None if args.remove else args.until)
+    zone = deadlines.course_timezone(course)
+    if ext.until is None:
+        print(f"{args.student}: no extension for {args.assignment}; due {deadlines.show_time(ext.due, zone)}")
+    else:
+        print(f"{args.student}: {args.assignment} due {deadlines.show_time(ext.until, zone)} "
+              f"(extension of {deadlines.show_duration((ext.until - ext.due).total_seconds())})")
 
 
 def cmd_collect(args) -> None:
@@ -62,8 +80,11 @@ def cmd_grade(args) -> None:
             f"(--scheduler or AUTOGRADER_SCHEDULER), whose workers decide: drop one of them")
     summary = grade_class(_course(args), args.assignment, students=args.student,
                           sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs,
-                          scheduler=scheduler, force=args.force)
+                          scheduler=scheduler, force=args.force, regrade=args.regrade or args.dry_run,
+                          dry_run=args.dry_run)
     print(summary_table(summary))
+    if summary.regrade is not None:
+        print(format_regrade(summary.regrade))
 
 
 def cmd_feedback(args) -> None:
@@ -139,7 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    command("release", cmd_release, "generate the student version and release it to the exchange")
+    p = command("release", cmd_release, "generate the student version and release it to the exchange")
+    p.add_argument("--due", default=None, metavar="YYYY-MM-DDTHH:MM",
+                   help="record the due date (time zone: explicit, e.g. +01:00 or Z, else c.Exchange.timezone)")
+    p = command("extend", cmd_extend, "give one student a later due date (nbgrader's extension)")
+    p.add_argument("student", metavar="STUDENT")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--until", metavar="YYYY-MM-DDTHH:MM", help="the student's own due date")
+    when.add_argument("--remove", action="store_true", help="remove the student's extension")
     p = command("collect", cmd_collect, "collect submissions from the exchange into submitted/")
     p.add_argument("--zip", type=Path, metavar="DIR", default=None,
                    help="collect LMS downloads from DIR instead (see zip-collect)")
@@ -159,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="with --scheduler, regrade submissions that already have a record "
                         "(the local pool always regrades)")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade everyone again (implies --force) and list whose scores changed, old -> new "
+                        "per part; the changes go to grading/ASSIGNMENT/regrade-<UTC time>.csv and the report")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --regrade: show what would change without writing the gradebook, "
+                        "autograded/, the records or the CSV (implies --regrade)")
     command("feedback", cmd_feedback, "write HTML and plain-text feedback for every student")
     p = command("export", cmd_export, "export grades: nbgrader's CSV, or Canvas's gradebook import")
     p.add_argument("--to", type=Path, default=None,

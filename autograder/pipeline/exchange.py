@@ -20,6 +20,7 @@ from nbgrader.utils import capture_log, find_all_notebooks, parse_utc
 from traitlets.config import Config
 
 from autograder.errors import AuthoringError
+from autograder.pipeline import deadlines
 from autograder.pipeline.course import CourseRoot, check
 from autograder.pipeline.downloads import SafeExtractorPlugin, copy_downloads, member_parts
 
@@ -29,17 +30,25 @@ _NBGRADER_NOISE = re.compile(r"Directory not found\. Creating|Clearing existing 
                              r"Skipped submission with no match|Regular expression '|\d+ files collected")
 
 
-def release(course: CourseRoot, assignment: str) -> Path:
-    """Build ``release/<assignment>`` from ``source/`` and publish it to the exchange."""
+def release(course: CourseRoot, assignment: str, due: str | None = None) -> Path:
+    """Build ``release/<assignment>`` from ``source/`` and publish it to the exchange.
+
+    ``due`` (e.g. ``2026-12-01T23:59``, in ``c.Exchange.timezone`` unless it names a zone) is
+    recorded as the assignment's due date in the gradebook (``deadlines``); without it, a due
+    date set before is kept.
+    """
     if not course.source(assignment).is_dir():
         raise AuthoringError(
             f"no source notebook folder {course.source(assignment)}: "
             f"put the instructor notebook in source/{assignment}/")
     cfg = course.config()
     course.course_id(cfg)
+    due_utc = None if due is None else deadlines.parse_deadline(due, deadlines.course_timezone(course))
     course.exchange_root(cfg).mkdir(parents=True, exist_ok=True)
     api = course.api()
     check(api.generate_assignment(assignment), f"generate_assignment {assignment}")
+    if due_utc is not None:
+        deadlines.set_due_date(course, assignment, due_utc)
     api.unrelease(assignment)  # re-releasing replaces the outbound copy
     check(api.release_assignment(assignment), f"release_assignment {assignment}")
     return course.exchange_root(cfg) / course.course_id(cfg) / "outbound" / assignment

@@ -9,7 +9,7 @@ from nbgrader.plugins.export import CsvExportPlugin
 from nbgrader.utils import capture_log
 
 from autograder.errors import AuthoringError
-from autograder.pipeline import records_io
+from autograder.pipeline import deadlines, records_io
 from autograder.pipeline.course import CourseRoot, check
 from autograder.reports import feedback_html, feedback_text
 
@@ -66,13 +66,14 @@ def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
         record = records_io.load(course, student, assignment)
         if record is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / FEEDBACK_TEXT).write_text(feedback_text.render_submission(record))
+            late = deadlines.late_line(db_url, assignment, student)
+            (folder / FEEDBACK_TEXT).write_text(feedback_text.render_submission(record, late))
             written.append(folder / FEEDBACK_TEXT)
             written.append(feedback_html.write_feedback_page(
                 record, folder / FEEDBACK_PAGE,
                 ta_comments=feedback_html.ta_comments_from_gradebook(db_url, assignment, student),
                 manual_scores=feedback_html.manual_scores_from_gradebook(
-                    db_url, assignment, student)))
+                    db_url, assignment, student), late=late))
     return written
 
 

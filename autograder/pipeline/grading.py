@@ -9,6 +9,7 @@ reason, written where the trusted grader writes its records, so reports have no 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from autograder.nbgrader_ext import handoff
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
 from autograder.judge import worker
 from autograder.judge.worker import GradingJob
-from autograder.pipeline import pool, records_io
+from autograder.pipeline import deadlines, pool, records_io, regrade as regrades
 from autograder.pipeline.course import CourseRoot, failure_reason
 from autograder.reports.records import result_from_json
 from autograder.sandbox.bwrap import BwrapSandbox
@@ -38,6 +39,7 @@ class Outcome:
     max_score: float | None = None
     flags: tuple[str, ...] = ()
     reason: str | None = None
+    late: str = ""  # "late 3 h 20 min: −2 → 34/36" (deadlines.late_note); "" when on time
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ClassSummary:
     assignment: str
     outcomes: tuple[Outcome, ...]
     skipped: tuple[str, ...] = ()  # already graded on the cluster, unchanged since (resume)
+    regrade: regrades.Regrade | None = None  # what changed, when graded with ``regrade=True``
 
     @property
     def ungradable(self) -> list[Outcome]:
@@ -53,7 +56,8 @@ class ClassSummary:
 
 def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
                 sandbox: bool = True, progress: bool = True, limits: dict | None = None,
-                jobs: int | None = None, scheduler: str | None = None, force: bool = False) -> ClassSummary:
+                jobs: int | None = None, scheduler: str | None = None, force: bool = False,
+                regrade: bool = False, dry_run: bool = False) -> ClassSummary:
     """Autograde ``students`` (default: everyone in ``submitted/``) on ``jobs`` workers and summarise.
 
     ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
@@ -61,7 +65,15 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     alone writes the gradebook, one nbgrader ``autograde`` per finished submission, so SQLite
     never sees two writers. On a cluster a whole-class run resumes: it skips the submissions
     whose record is newer than the notebook, unless ``force``; the local pool grades them all.
+
+    ``regrade`` (implies ``force``) compares every new record with the one it replaces and writes
+    the changes to ``grading/<assignment>/regrade-<UTC time>.csv`` (see ``regrade.py``);
+    ``dry_run`` (only with ``regrade``) grades and compares without writing anything: no
+    gradebook, no ``autograded/``, no records, no CSV.
     """
+    if dry_run and not regrade:
+        raise AuthoringError("--dry-run shows what a regrade would change: use it with --regrade")
+    force = force or regrade
     submitted = course.submitted_students(assignment)
     missing = sorted(set(students or ()) - set(submitted))
     if missing:
@@ -79,8 +91,14 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
             f"run `python -m autograder collect {assignment}` (or zip-collect) first")
     api = course.api(_grading_config(sandbox, limits or {}))
+    plain = os.environ.get("AUTOGRADER_GRADER", "sandboxed") == "plain"
+    if regrade and plain:
+        raise AuthoringError("--regrade compares the trusted grading records, which plain nbgrader "
+                             "grading (AUTOGRADER_GRADER=plain) does not write")
+    diff = regrades.Regrade(assignment, regrades.now(), dry_run) if regrade else None
+    before = regrades.old_records(course.root, assignment, todo) if regrade else {}
     bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress)
-    if os.environ.get("AUTOGRADER_GRADER", "sandboxed") == "plain":  # nbgrader's own Execute: the baseline
+    if plain:  # nbgrader's own Execute: the baseline
         outcomes = {}
         for student in todo:
             outcomes[student] = write_one(course, api, assignment, student, sandbox)
@@ -97,13 +115,21 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     try:  # a lost cluster stops here, with every record so far written
         for job, record in _executor(planned, jobs, scheduler):
             result = result_from_json(json.loads(record))
-            with handoff.offering(job, result, digests[job]):
-                outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
+            if dry_run:  # the worker's record is what autograde would save: compare, write nothing
+                outcomes[job.student] = _outcome(result)
+            else:
+                with handoff.offering(job, result, digests[job]):
+                    outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
+            if diff is not None:
+                saved = result if dry_run else records_io.load(course, job.student, assignment)
+                diff.add(before[job.student], saved or result)
             bar.set_postfix_str(job.student)
             bar.update()
     finally:
         bar.close()
-    return ClassSummary(assignment, tuple(outcomes[s] for s in todo), skipped)
+        if diff is not None and diff.changes and not dry_run:  # kept even if the run stops: old scores are gone
+            regrades.write_csv(course.root, diff)
+    return ClassSummary(assignment, tuple(outcomes[s] for s in todo), skipped, diff)
 
 
 def _executor(planned: list[GradingJob], jobs: int | None, scheduler: str | None):
@@ -139,10 +165,18 @@ def write_one(course: CourseRoot, api, assignment: str, student: str, sandbox: b
             sandboxed=sandbox))
         return Outcome(student, "ungradable", reason=reason)
     record = records_io.load(course, student, assignment)
-    if record is not None:
-        return Outcome(student, record.status, record.score, record.max_score,
-                       tuple(f.kind for f in record.flags), record.reason)
-    return _outcome_from_gradebook(course, assignment, student)
+    outcome = _outcome(record) if record is not None else _outcome_from_gradebook(course, assignment, student)
+    return _with_late_note(course, assignment, outcome)
+
+
+def _with_late_note(course: CourseRoot, assignment: str, outcome: Outcome) -> Outcome:
+    """The outcome with its lateness and penalty from the gradebook (``deadlines``)."""
+    return dataclasses.replace(outcome, late=deadlines.late_note(course, assignment, outcome.student))
+
+
+def _outcome(record: SubmissionResult) -> Outcome:
+    return Outcome(record.student, record.status, record.score, record.max_score,
+                   tuple(f.kind for f in record.flags), record.reason)
 
 
 def _outcome_from_gradebook(course: CourseRoot, assignment: str, student: str) -> Outcome:
@@ -165,7 +199,7 @@ def summary_table(summary: ClassSummary) -> str:
     rows = [("student", "score", "status", "flags / reason")]
     for o in summary.outcomes:
         score = "-" if o.score is None else f"{round(o.score, 2):g}/{o.max_score:g}"
-        note = o.reason if o.status != "graded" else ", ".join(o.flags)
+        note = o.reason if o.status != "graded" else ", ".join(o.flags + ((o.late,) if o.late else ()))
         rows.append((o.student, score, o.status, note or ""))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]

@@ -72,7 +72,8 @@ def export_canvas(course: CourseRoot, assignment: str, to: Path | None = None,
     rows, unmatched = [], []
     with course.gradebook() as gb:
         max_score = require_assignment(gb, assignment).max_score
-        submitted = {s.student.id: s.score for s in gb.assignment_submissions(assignment)}
+        submitted = {s.student.id: max(0.0, s.score - (s.late_submission_penalty or 0.0))  # after any late penalty
+                     for s in gb.assignment_submissions(assignment)}
         for student in sorted(gb.students, key=lambda s: ((s.last_name or s.id).lower(), s.id)):
             if not student.lms_user_id:
                 unmatched.append(student.id)

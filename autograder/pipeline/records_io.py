@@ -13,6 +13,7 @@ from nbgrader.api import MissingEntry
 
 from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
+from autograder.pipeline import deadlines, regrade
 from autograder.pipeline.course import CourseRoot
 from autograder.reports import html_report, records
 
@@ -49,7 +50,10 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
     out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
     return html_report.write_report(results, out, assignment=assignment,
                                     sandboxed=all(r.sandboxed for r in results),
-                                    manual_pending=manual_pending(course, assignment))
+                                    manual_pending=manual_pending(course, assignment),
+                                    last_regrade=regrade.last_regrade(course.root, assignment),
+                                    deadline=deadlines.deadline_summary(course.db_url(), assignment,
+                                                                        deadlines.course_timezone(course)))
 
 
 def manual_pending(course: CourseRoot, assignment: str) -> dict[str, list[str]]:

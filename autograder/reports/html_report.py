@@ -1,18 +1,21 @@
 """One offline HTML page for course staff: how the class did, what went wrong, what needs a TA.
 
 Sections carry stable ids (``#distribution``, ``#parts``, ``#mistakes``, ``#flags``,
-``#ungradable``, ``#manual``) so links and tests can point at them. All student-derived text is
+``#ungradable``, ``#manual``, ``#regrade``) so links and tests can point at them. All student-derived text is
 escaped; the page has no scripts and a Content-Security-Policy that forbids them anyway.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from autograder.judge.results import PER_PROCESS_LIMITS, SubmissionResult
 from autograder.reports import charts, stats
 from autograder.reports.feedback_text import clean, points
 from autograder.reports.html_common import esc, img, page, table
+
+if TYPE_CHECKING:
+    from autograder.pipeline.regrade import LastRegrade
 
 NO_SANDBOX_WARNING = (
     "WARNING: grading ran WITHOUT the sandbox. Student code ran with the grader's own "
@@ -124,13 +127,34 @@ def _manual(results: Sequence[SubmissionResult], pending: dict[str, list[str]] |
     return _section("manual", "Manual grading pending", body)
 
 
+def _regrade(last: "LastRegrade | None") -> str:
+    """The newest regrade that changed a score (``grade --regrade``): when, who, which parts."""
+    if last is None:
+        return _section("regrade", "Last regrade", _none("Never regraded with a score change."))
+    when = last.when.strftime("%Y-%m-%d %H:%M UTC")
+    students = last.students
+    body = (f"<p>{esc(when)}: <b>{len(students)}</b> student{'s' if len(students) != 1 else ''} "
+            f"changed score, {len(last.rows)} part{'s' if len(last.rows) != 1 else ''} "
+            f"(<code>{esc(last.path.name)}</code>). Empty means no score: no record before, or ungradable.</p>"
+            + table(["Student", "Part", "Old", "New", "Old max", "New max"],
+                    [[esc(r.get("student", "")), f"<code>{esc(r.get('grade_id', ''))}</code>",
+                      esc(r.get("old", "")), esc(r.get("new", "")), esc(r.get("old_max", "")),
+                      esc(r.get("new_max", ""))] for r in last.rows],
+                    numeric=frozenset({2, 3, 4, 5})))
+    return _section("regrade", "Last regrade", body)
+
+
 def write_report(results: list[SubmissionResult], path: str | Path, *, assignment: str,
-                 sandboxed: bool, manual_pending: dict[str, list[str]] | None = None) -> Path:
-    """Write the staff report; ``manual_pending`` (from the gradebook) overrides the records."""
+                 sandboxed: bool, manual_pending: dict[str, list[str]] | None = None,
+                 last_regrade: "LastRegrade | None" = None, deadline: str | None = None) -> Path:
+    """Write the staff report; ``manual_pending`` (from the gradebook) overrides the records;
+    ``last_regrade`` is the newest regrade CSV's changes (``pipeline/regrade.py``); ``deadline``
+    the due date and late work (``pipeline/deadlines.deadline_summary``)."""
+    deadline_line = f'<p class="meta">{esc(deadline[:1].upper() + deadline[1:])}</p>' if deadline else ""
     body = "\n".join([
-        _header(results, assignment, sandboxed), _distribution(results), _parts(results),
+        _header(results, assignment, sandboxed) + deadline_line, _distribution(results), _parts(results),
         _mistakes(results), _flags(results), _ungradable(results),
-        _manual(results, manual_pending)])
+        _manual(results, manual_pending), _regrade(last_regrade)])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page(f"Grading report: {assignment}", body), encoding="utf-8")
