@@ -233,7 +233,7 @@ def test_late_work_is_penalised_and_shown_everywhere(course, capsys):
     # ... as the student's feedback and the staff report show them (plain nbgrader keeps no records here)
     record = SubmissionResult(student="ben", assignment=A, status="graded")
     line = late_line(db, A, "ben")
-    assert "\nSubmitted 3 h 20 min after the due date: \u22122 points" in render_submission(record, line)
+    assert " points\nSubmitted 3 h 20 min after the due date: \u22122 points\n" in render_submission(record, line)
     page = write_feedback_page(record, course.root / "ben.html", late=line).read_text()
     assert "Submitted 3 h 20 min after the due date: \u22122 points" in page
     report = write_report([record], course.root / "report.html", assignment=A, sandboxed=True,

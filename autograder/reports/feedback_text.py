@@ -98,7 +98,7 @@ def render_submission(result: SubmissionResult, late: str | None = None) -> str:
     """Whole-notebook feedback: header, total (and ``late``, the gradebook's late-work line), every
     part, then what a TA still grades."""
     head = f"Feedback for {clean(result.student)} on {result.assignment}\n"
-    total = summary_line(result) + (f"\n{late[:1].upper()}{late[1:]}" if late else "")
+    total = summary_line(result) + (f"{late[:1].upper()}{late[1:]}\n" if late else "")
     blocks = [head + total + cell_errors_note(result)] + [render_part(p) for p in result.parts]
     note = manual_note(result)
     if note:
