@@ -43,6 +43,15 @@ def _returns_list(function: str, fix: str) -> Mistake:
                    f"Collecting the losses in a Python list is fine, but {fix}", detect=returned_type("builtins.list"))
 
 
+def _wrong_log_base(function: str, form) -> Mistake:
+    """log10 or log2 for the natural log, with or without the clamp; ``form(..., log=, floor=)``."""
+    return Mistake(f"{function}.wrong_log_base", function, "wrong logarithm base (log10 or log2)",
+                   "Cross-entropy uses the natural logarithm. Use torch.log, not torch.log10 or torch.log2.",
+                   variant=partial(form, log=torch.log10),
+                   alternatives=(partial(form, log=torch.log10, floor=None), partial(form, log=torch.log2),
+                                 partial(form, log=torch.log2, floor=None)))
+
+
 def _inputs_modified(function: str, fix: str) -> Mistake:
     return Mistake(f"{function}.inputs_modified", function, "the inputs are modified in place",
                    f"An in-place operation changed the caller's tensors. {fix}", detect=inputs_modified)
@@ -195,11 +204,7 @@ BCE = (
             "The y·log(p) term is missing, so examples with target 1 cost nothing. "
             "Add both terms: -(y * log p + (1 - y) * log(1 - p)).mean().",
             **_with_and_without_clamp(terms="negative")),
-    Mistake("bce.wrong_log_base", "bce", "wrong logarithm base (log10 or log2)",
-            "Cross-entropy uses the natural logarithm. Use torch.log, not torch.log10 or torch.log2.",
-            variant=partial(_bce_variant, log=torch.log10),
-            alternatives=(partial(_bce_variant, log=torch.log10, floor=None), partial(_bce_variant, log=torch.log2),
-                          partial(_bce_variant, log=torch.log2, floor=None))),
+    _wrong_log_base("bce", _bce_variant),
     Mistake("bce.swapped_arguments", "bce", "p and y swapped",
             "The formula takes the log of the targets instead of the probabilities. The signature is bce(p, y): "
             "the logs apply to p, i.e. -(y * log p + (1 - y) * log(1 - p)).mean().",
@@ -333,11 +338,7 @@ BCE_CURVE = (
             "p.clamp(eps, 1 - eps) or log(p + eps) keeps the curves finite but differs from PyTorch at p = 0 or 1 "
             "(e.g. 16.1 instead of 100). Clamp the logs instead: -torch.log(p).clamp(min=-100).",
             variant=_CURVE_EPS_FORMS[0], alternatives=_CURVE_EPS_FORMS[1:]),
-    Mistake("bce_curve.wrong_log_base", "bce_curve", "wrong logarithm base (log10 or log2)",
-            "Cross-entropy uses the natural logarithm. Use torch.log, not torch.log10 or torch.log2.",
-            variant=partial(_curve, log=torch.log10),
-            alternatives=(partial(_curve, log=torch.log10, floor=None), partial(_curve, log=torch.log2),
-                          partial(_curve, log=torch.log2, floor=None))),
+    _wrong_log_base("bce_curve", _curve),
     Mistake("bce_curve.averaged", "bce_curve", "each curve averaged to a single number",
             "bce_curve returns one loss per probability (two tensors the shape of p), not the mean loss: "
             "calling bce(p, zeros) averages them away. Return -log(1 - p) and -log(p) without .mean().",
