@@ -15,7 +15,7 @@ A date without a time zone is read in the course's time zone: ``c.Exchange.timez
 ``nbgrader_config.py``, the zone nbgrader stamps submissions in (default UTC).
 
 What the other outputs call: ``late_line`` (the feedback header line), ``late_work`` and
-``deadline_summary`` (the staff report), ``late_note`` (the score table).
+``deadline_summary`` (the staff report), ``late_notes`` (the score table).
 """
 from __future__ import annotations
 
@@ -252,7 +252,6 @@ def deadline_summary(db_url: str, assignment: str, timezone: str = "UTC") -> str
     return "; ".join(parts)
 
 
-def late_note(course: CourseRoot, assignment: str, student: str) -> str:
-    """The score table's note for one student ("" when on time or unknown)."""
-    found = lateness(course.db_url(), assignment, student)
-    return found.note() if found is not None else ""
+def late_notes(db_url: str, assignment: str) -> dict[str, str]:
+    """The score table's notes of the late students, by id, in one gradebook session."""
+    return {row.student: row.note() for row in late_work(db_url, assignment) if row.late}

@@ -39,7 +39,7 @@ class Outcome:
     max_score: float | None = None
     flags: tuple[str, ...] = ()
     reason: str | None = None
-    late: str = ""  # "late 3 h 20 min: −2 → 34/36" (deadlines.late_note); "" when on time
+    late: str = ""  # "late 3 h 20 min: −2 → 34/36" (deadlines.late_notes); "" when on time
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
             outcomes[student] = write_one(course, api, assignment, student, sandbox)
             bar.update()
         bar.close()
+        outcomes = _with_late_notes(course, assignment, outcomes)
         return ClassSummary(assignment, tuple(outcomes[s] for s in todo))
     if sandbox:
         BwrapSandbox.check_available()  # refuse the class up front, with the install hint
@@ -129,6 +130,8 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         bar.close()
         if diff is not None and diff.changes and not dry_run:  # kept even if the run stops: old scores are gone
             regrades.write_csv(course.root, diff)
+    if not dry_run:
+        outcomes = _with_late_notes(course, assignment, outcomes)
     return ClassSummary(assignment, tuple(outcomes[s] for s in todo), skipped, diff)
 
 
@@ -165,13 +168,15 @@ def write_one(course: CourseRoot, api, assignment: str, student: str, sandbox: b
             sandboxed=sandbox))
         return Outcome(student, "ungradable", reason=reason)
     record = records_io.load(course, student, assignment)
-    outcome = _outcome(record) if record is not None else _outcome_from_gradebook(course, assignment, student)
-    return _with_late_note(course, assignment, outcome)
+    return _outcome(record) if record is not None else _outcome_from_gradebook(course, assignment, student)
 
 
-def _with_late_note(course: CourseRoot, assignment: str, outcome: Outcome) -> Outcome:
-    """The outcome with its lateness and penalty from the gradebook (``deadlines``)."""
-    return dataclasses.replace(outcome, late=deadlines.late_note(course, assignment, outcome.student))
+def _with_late_notes(course: CourseRoot, assignment: str, outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+    """Graded outcomes with their lateness and penalty from the gradebook (``deadlines``): one
+    query for the class, after grading, not one gradebook session per submission in the writer."""
+    notes = deadlines.late_notes(course.db_url(), assignment)
+    return {student: dataclasses.replace(o, late=notes[student]) if o.status == "graded" and student in notes else o
+            for student, o in outcomes.items()}
 
 
 def _outcome(record: SubmissionResult) -> Outcome:
