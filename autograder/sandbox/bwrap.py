@@ -47,6 +47,7 @@ INSTALL_HINT = (
     "bubblewrap (bwrap) is not installed: run `apt-get install -y bubblewrap` (Debian/Ubuntu), "
     "or pass --no-sandbox to grade without isolation (stated in every report)"
 )
+SETPRIV_HINT = "setpriv is missing: run `apt-get install -y util-linux` (it drops the sandbox to its own uid)"
 _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
 
@@ -67,7 +68,7 @@ def _unavailable_reason() -> str | None:
     if shutil.which("bwrap") is None:
         return INSTALL_HINT
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        return "setpriv is missing: run `apt-get install -y util-linux` (it drops the sandbox to its own uid)"
+        return SETPRIV_HINT
     try:
         seccomp_filter.program()
     except (ImportError, OSError, RuntimeError) as exc:
@@ -89,6 +90,13 @@ def next_uid() -> int:
     """A host uid of the sandbox's own (see the module docstring); only when the grader is root."""
     with _uid_lock:
         return UID_BASE + (os.getpid() % (1 << 22)) * 256 + next(_uid_counter) % 256
+
+
+def drop_to(uid: int) -> list[str]:
+    """A command prefix running what follows as ``uid`` (and gid), with no groups, no capability
+    (bounding set included) and no_new_privs: how a sandbox started by root leaves root."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]
 
 
 def syscall_filter_fd() -> int:
@@ -152,8 +160,7 @@ class BwrapSandbox(LaunchedSandbox):
         if self.uid is not None:
             isolation = [*NAMESPACES, "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                          "--cap-add", "CAP_SETPCAP"]
-            drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--"]
+            drop = drop_to(self.uid)
         else:
             isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns",
                          "--cap-drop", "ALL"]

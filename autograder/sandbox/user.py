@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import autograder
-from autograder.sandbox.bwrap import SandboxUnavailable, next_uid
+from autograder.sandbox.bwrap import SETPRIV_HINT, SandboxUnavailable, drop_to, next_uid
 from autograder.sandbox.launch import Launch
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.local import LocalSandbox
@@ -34,7 +34,7 @@ def check_available() -> None:
     if os.geteuid() != 0:
         raise SandboxUnavailable("running student code as an unprivileged user needs the grader to run as root")
     if shutil.which("setpriv") is None:
-        raise SandboxUnavailable("setpriv is missing: run `apt-get install -y util-linux`")
+        raise SandboxUnavailable(SETPRIV_HINT)
 
 
 def _readable_copy(package: Path, dest: Path) -> None:
@@ -68,9 +68,7 @@ class UserSandbox(LocalSandbox):
         _chown_tree(self.home, self.uid)
         os.chmod(self.home, 0o700)
         _readable_copy(Path(autograder.__file__).resolve().parent, self.code)
-        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        return Launch([*drop, *launch.command], env={**launch.env, "PYTHONPATH": str(self.code)}, cwd=launch.cwd)
+        return Launch([*drop_to(self.uid), *launch.command], env={**launch.env, "PYTHONPATH": str(self.code)}, cwd=launch.cwd)
 
     def _process_limit(self) -> int | None:
         """The uid is the sandbox's alone: its count starts at zero, and root's exemption is gone."""
