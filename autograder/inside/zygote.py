@@ -50,8 +50,11 @@ def preload() -> None:
     import matplotlib.pyplot as plt
     import torch
     from IPython.core.inputtransformer2 import TransformerManager
-    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401  with what a shell imports:
-    import IPython.core.completer, IPython.core.magics, IPython.core.oinspect  # noqa: E401,F401  ~6 ms a child
+    # a student's IPython shell and what it imports: about 6 ms a child otherwise
+    import IPython.core.completer  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import IPython.core.magics  # noqa: F401
+    import IPython.core.oinspect  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
 
     from autograder.inside import server  # noqa: F401
