@@ -20,6 +20,7 @@ import warnings
 from typing import Any, BinaryIO
 
 import numpy as np
+from IPython.core.displayhook import DisplayHook
 from IPython.core.interactiveshell import InteractiveShell
 
 from autograder.inside import wire
@@ -41,8 +42,34 @@ def _describe_exception(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+def _cell_line(failure: BaseException | None) -> int | None:
+    """The line of the cell's own code where ``failure`` left it (the first frame of cell code
+    in the traceback), so the grader can point at a test's failing assert."""
+    tb = failure.__traceback__ if failure is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "<module>" and tb.tb_frame.f_code.co_filename.startswith("<ipython-input-"):
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return getattr(failure, "lineno", None) if isinstance(failure, SyntaxError) else None
+
+
+class _ResultHook(DisplayHook):
+    """Keeps a cell's value as a kernel does (an ``execute_result``, apart from what it printed)
+    instead of printing ``Out[n]:``: nbgrader scores a test cell by its value."""
+
+    text: str | None = None
+
+    def write_output_prompt(self) -> None:
+        pass
+
+    def write_format_data(self, format_dict: dict, md_dict: dict | None = None) -> None:
+        self.text = format_dict.get("text/plain")
+
+
 class _Shell(InteractiveShell):
     """IPython's own shell, as a Jupyter kernel runs cells, minus what needs a kernel or a screen."""
+
+    displayhook_class = _ResultHook
 
     def enable_matplotlib(self, gui: str | None = None) -> tuple[str | None, str]:
         """``%matplotlib inline`` and ``%pylab`` keep Agg: the grader reads figures as objects,
@@ -179,19 +206,25 @@ class Server:
             self._shell = _new_shell(self.namespace)
         out, err = io.StringIO(), io.StringIO()
         failure: BaseException | None = None
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-            warnings.simplefilter("default")
+        hook = self._shell.displayhook
+        hook.text = None
+        # The warning filters are the process's, changed only by the student's cells, as in a kernel:
+        # nbgrader gives a test cell that writes to stderr no points.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 result = self._shell.run_cell(source, store_history=True)
                 failure = result.error_before_exec or result.error_in_exec
             except BaseException as exc:  # the student's hooks (events, transformers) run outside the cell's guard
                 failure = exc
         error = _describe_exception(failure) if failure is not None else None
+        value = getattr(hook, "text", None)
         return {
             "status": "error" if error else "ok",
             "stdout": _truncate(out.getvalue()),
             "stderr": _truncate(err.getvalue()),
             "error": error,
+            "result": _truncate(value) if isinstance(value, str) and not error else None,
+            "line": _cell_line(failure),
         }
 
     def call(self, request: Any) -> dict:

@@ -94,20 +94,25 @@ def grade_submission(
     flags += integrity.escape_signs(errors)
     for function, used in sorted(process.forbidden.items()):
         flags += integrity.runtime_forbidden(function, used)
-    if not settings.sandboxed:
-        flags.append(Flag("no-sandbox", "graded WITHOUT the sandbox (--no-sandbox): student code was not isolated"))
-    elif (reason := cgroups.fallback_reason()) is not None:
-        flags.append(Flag(PER_PROCESS_LIMITS, f"per-process limits only: cgroups unavailable ({reason})"))
     return SubmissionResult(
         student=student,
         assignment=assignment.name,
         status="graded",
         parts=parts,
-        flags=tuple(flags),
+        flags=tuple(flags) + sandbox_flags(settings),
         sandboxed=settings.sandboxed,
         manual_parts=tuple(c.grade_id for c in plan.manual),
         cell_errors=cell_errors,
     )
+
+
+def sandbox_flags(settings: Settings) -> tuple[Flag, ...]:
+    """What the TA must know about how the student's code was contained."""
+    if not settings.sandboxed:
+        return (Flag("no-sandbox", "graded WITHOUT the sandbox (--no-sandbox): student code was not isolated"),)
+    if (reason := cgroups.fallback_reason()) is not None:
+        return (Flag(PER_PROCESS_LIMITS, f"per-process limits only: cgroups unavailable ({reason})"),)
+    return ()
 
 
 def _last_line(error: str) -> str:

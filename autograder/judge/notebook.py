@@ -20,6 +20,7 @@ from nbformat import NotebookNode
 from autograder.judge.results import Flag
 
 SOLUTION, TEST, MANUAL, LOCKED = "solution", "test", "manual", "locked"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"  # nbgrader's default delimiters
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,10 @@ class Plan:
     manual: tuple[InstructorCell, ...]
     student_cells: tuple[str, ...]  # sources the student wrote, for static checks
     flags: tuple[Flag, ...]
+    test_cells: tuple[int, ...] = ()  # with ``run_tests``: where in ``cells`` each of ``tests`` runs
 
 
-def _nbgrader(cell: NotebookNode) -> dict:
+def nbgrader_meta(cell: NotebookNode) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return meta if isinstance(meta, dict) else {}
 
@@ -64,7 +66,7 @@ def instructor_cells(source: NotebookNode) -> tuple[InstructorCell, ...]:
     """The nbgrader cells of the instructor's notebook, in order."""
     cells = []
     for cell in source.cells:
-        meta = _nbgrader(cell)
+        meta = nbgrader_meta(cell)
         kind = _kind(meta, cell.cell_type)
         if kind and meta.get("grade_id"):
             cells.append(InstructorCell(
@@ -153,9 +155,11 @@ def read_notebook(path) -> NotebookNode:
     return notebook
 
 
-def plan_submission(instructor: tuple[InstructorCell, ...], submission: NotebookNode) -> Plan:
+def plan_submission(instructor: tuple[InstructorCell, ...], submission: NotebookNode,
+                    run_tests: bool = False) -> Plan:
     """Order the cells to run by the instructor's notebook, keeping the student's extra cells
-    after the instructor cell they followed."""
+    after the instructor cell they followed. ``run_tests``: the instructor's test cells run too,
+    in place (an ordinary nbgrader assignment, whose tests are code run next to the student's)."""
     known = {c.grade_id: c for c in instructor}
     answers: dict[str, list[str]] = {}
     extras: dict[str | None, list[str]] = {}
@@ -165,7 +169,7 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
     for cell in submission.cells:
         if cell.cell_type != "code":
             continue
-        grade_id = _nbgrader(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id in known:
             if grade_id in seen:
                 flags.append(Flag("duplicate-cell", f"cell '{grade_id}' appears more than once; "
@@ -187,6 +191,7 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
         cells.extend(sources)
         labels.extend([label] * len(sources))
 
+    test_cells: list[int] = []
     for item in instructor:
         if item.cell_type != "code":
             continue
@@ -198,6 +203,9 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
             emit([item.source], f"the read-only cell '{item.grade_id}'")
         elif item.kind == SOLUTION:
             emit(answers.get(item.grade_id, [])[:1], f"your answer in '{item.grade_id}'")
+        elif item.kind == TEST and run_tests:
+            test_cells.append(len(cells))
+            emit([item.source], f"the test cell '{item.grade_id}'")
         emit(extras.get(item.grade_id, []), f"your own cell after '{item.grade_id}'")
     student = [src for sources in answers.values() for src in sources[:1]]
     student += [src for sources in extras.values() for src in sources]
@@ -208,4 +216,5 @@ def plan_submission(instructor: tuple[InstructorCell, ...], submission: Notebook
         manual=tuple(c for c in instructor if c.kind == MANUAL),
         student_cells=tuple(student),
         flags=tuple(flags),
+        test_cells=tuple(test_cells),
     )

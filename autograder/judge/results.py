@@ -46,6 +46,7 @@ class PartResult:
     error: str | None = None  # the whole part failed for one reason (timeout, crash, missing)
     visibility: str = "visible"
     all_or_nothing: bool = False  # the points need every check (the lesson's examples), not a share each
+    notebook: str = ""  # its notebook's file name, in an assignment of several (test-cell assignments)
 
 
 PER_PROCESS_LIMITS = "per-process-limits"  # the kind of Flag of a sandbox without a cgroup (``grader``)

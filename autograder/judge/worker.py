@@ -19,10 +19,12 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from autograder.errors import AuthoringError, SubmissionError
+from autograder.judge import test_cells
 from autograder.judge.grader import Assignment, Settings, grade_submission, ungradable
 from autograder.judge.input_cache import cache_key, load_or_build
 from autograder.judge.notebook import read_notebook
 from autograder.judge.results import SubmissionResult
+from autograder.judge.test_cells import OrdinaryAssignment
 from autograder.reports.records import dumps, result_to_json
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits
@@ -37,7 +39,7 @@ class GradingJob:
     assignment: str
     student: str
     submission: str  # the student's folder (submitted/<student>/<assignment>), copied into the sandbox
-    notebook: str  # the graded notebook's file name inside that folder
+    notebook: str  # the graded notebook's file name inside that folder; "" for all (a test-cell assignment)
     limits: Limits = Limits()
     max_examples: int = 50
     sandboxed: bool = True
@@ -48,16 +50,25 @@ class GradingJob:
         return Settings(max_examples=self.max_examples, sandboxed=self.sandboxed, limits=self.limits)
 
 
+def has_properties(course_root: str, name: str) -> bool:
+    """A property-tested assignment (``assignments/<name>/parts.py``), not an ordinary nbgrader one."""
+    return (Path(course_root) / "assignments" / name / "parts.py").is_file()
+
+
 @functools.lru_cache(maxsize=8)
-def _assignment(course_root: str, name: str) -> Assignment:
-    return Assignment.load(name, Path(course_root))
+def _assignment(course_root: str, name: str) -> Assignment | OrdinaryAssignment:
+    if has_properties(course_root, name):
+        return Assignment.load(name, Path(course_root))
+    return OrdinaryAssignment.load(name, Path(course_root))
 
 
 def prepare(course_root: str, assignment: str, max_examples: int, sandboxed: bool = False) -> None:
     """Per-worker set-up, once: the instructor's side and the class's input cache (built here if
     no valid one is on disk, so a caller that prepares before starting workers builds it once),
     and with ``sandboxed`` this process's sandbox template, so the first job pays nothing extra."""
-    load_or_build(_assignment(course_root, assignment), max_examples)
+    loaded = _assignment(course_root, assignment)
+    if isinstance(loaded, Assignment):
+        load_or_build(loaded, max_examples)
     if sandboxed:
         shared_template()
 
@@ -66,6 +77,12 @@ def grade(job: GradingJob) -> SubmissionResult:
     """Grade ``job``; a notebook that cannot be read is an ungradable result, never an exception."""
     assignment = _assignment(job.course_root, job.assignment)
     files = Path(job.submission)
+    if isinstance(assignment, OrdinaryAssignment):
+        result = test_cells.grade(job.student, assignment, files, functools.partial(
+            sandbox_factory, job.limits, isolate=job.sandboxed), job.settings)
+        if result.reason and job.origin:
+            result = replace(result, reason=result.reason.replace(job.submission, job.origin))
+        return result
     try:
         notebook = read_notebook(files / job.notebook)
     except ValueError as exc:  # the reason names the file as the course has it, also from a private copy
@@ -97,6 +114,8 @@ def grader_key(course_root: str, assignment: str, max_examples: int) -> str:
     """What makes two machines grade alike: the input cache's key (versions, the assignment's and
     the judge's sources, ``max_examples``) and the instructor notebook the parts come from."""
     loaded = _assignment(course_root, assignment)
+    if isinstance(loaded, OrdinaryAssignment):
+        return hashlib.sha256(loaded.key() + Path(test_cells.__file__).read_bytes()).hexdigest()[:32]
     source = Path(course_root) / "source" / assignment / f"{assignment}.ipynb"
     return hashlib.sha256(cache_key(loaded, max_examples).encode() + source.read_bytes()).hexdigest()[:32]
 

@@ -20,11 +20,17 @@ _offered: dict[GradingJob, tuple[str, SubmissionResult]] = {}
 
 
 def notebook_digest(job: GradingJob) -> str:
-    """Taken before the job is dispatched, so a notebook replaced meanwhile is graded afresh."""
+    """Taken before the job is dispatched, so a notebook replaced meanwhile is graded afresh
+    (every notebook of the folder, for a job that grades them all)."""
+    folder = Path(job.submission)
+    paths = [folder / job.notebook] if job.notebook else sorted(folder.glob("*.ipynb"))
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256((Path(job.submission) / job.notebook).read_bytes()).hexdigest()
+        for path in paths:
+            digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     except OSError:
         return ""
+    return digest.hexdigest()
 
 
 @contextmanager
@@ -38,7 +44,8 @@ def offering(job: GradingJob, result: SubmissionResult, digest: str) -> Iterator
 
 
 def take(job: GradingJob) -> SubmissionResult | None:
-    """The offered result of exactly this job, if the notebook is unchanged since it was graded."""
-    digest, result = _offered.pop(job, ("", None))
+    """The offered result of exactly this job, if the notebook is unchanged since it was graded
+    (kept while offered: nbgrader asks once per notebook of a test-cell assignment)."""
+    digest, result = _offered.get(job, ("", None))
     return result if result is not None and digest == notebook_digest(job) else None
 

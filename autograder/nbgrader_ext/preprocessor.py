@@ -64,24 +64,40 @@ class SandboxedGrading(NbGraderPreprocessor):
         # Grade what the student submitted, not nbgrader's sanitized copy: OverwriteCells has
         # already restored deleted test cells there, which would hide them from the TA's flags.
         files = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+        # A test-cell assignment is graded whole (every notebook): one job, whichever notebook asks.
+        graded = f"{notebook}.ipynb" if worker.has_properties(str(coursedir.root), assignment) else ""
         return GradingJob(course_root=str(coursedir.root), assignment=assignment, student=student,
-                          submission=str(files), notebook=f"{notebook}.ipynb", limits=self.limits(),
+                          submission=str(files), notebook=graded, limits=self.limits(),
                           max_examples=self.max_examples, sandboxed=self.sandbox)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         job = self.job(info["student"], info["assignment"], info["notebook"])
-        result = handoff.take(job) or worker.grade(job)
+        result = handoff.take(job) or _remembered(job) or worker.grade(job)
+        _last[:] = [(job, handoff.notebook_digest(job), result)]
         save_result(result, record_path(job.course_root, job.assignment, job.student))
         if result.status != "graded":  # test cells left without output would get full credit
             raise SubmissionError(result.reason or "the submission could not be graded")
-        write_outputs(nb, result)
+        write_outputs(nb, result, f"{info['notebook']}.ipynb")
         return nb, resources
 
 
-def write_outputs(nb: NotebookNode, result: SubmissionResult) -> None:
-    """Put each part's feedback and score where nbgrader's SaveAutoGrades and feedback read them."""
-    parts = {part.grade_id: part for part in result.parts}
+# The last result graded here: a test-cell assignment is graded whole, and nbgrader asks once per
+# notebook (with a new preprocessor each time), so the second notebook takes the first one's.
+_last: list[tuple[GradingJob, str, SubmissionResult]] = []
+
+
+def _remembered(job: GradingJob) -> SubmissionResult | None:
+    for graded, digest, result in _last:
+        if not job.notebook and graded == job and digest == handoff.notebook_digest(job):
+            return result
+    return None
+
+
+def write_outputs(nb: NotebookNode, result: SubmissionResult, notebook: str = "") -> None:
+    """Put each part's feedback and score where nbgrader's SaveAutoGrades and feedback read them;
+    ``notebook``: the file ``nb`` is, whose parts these are in an assignment of several."""
+    parts = {part.grade_id: part for part in result.parts if part.notebook in ("", notebook)}
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         part = parts.get(grade_id)

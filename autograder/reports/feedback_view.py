@@ -129,7 +129,9 @@ def _cause(group: list[CheckResult], shares: dict[int, float | None], yours: str
 
 def part_view(part: PartResult) -> PartView:
     """The part's feedback, grouped; a pure function of the result."""
-    heading = f"{part.title} [{part.grade_id}]: {points(part.score)} / {points(part.max_score)} points"
+    name = part.title if part.title == part.grade_id else f"{part.title} [{part.grade_id}]"
+    where = f"{part.notebook} › " if part.notebook else ""
+    heading = f"{where}{name}: {points(part.score)} / {points(part.max_score)} points"
     total = sum(c.weight for c in part.checks)
     by_weight = bool(total) and not part.all_or_nothing
     shares = {id(c): part.max_score * c.weight / total if by_weight else None for c in part.checks}

@@ -54,7 +54,8 @@ def _part_to_json(p: PartResult) -> dict:
     return {"grade_id": p.grade_id, "title": p.title, "functions": list(p.functions),
             "max_score": p.max_score, "score": p.score,
             "checks": [_check_to_json(c) for c in p.checks], "error": p.error,
-            "visibility": p.visibility, "all_or_nothing": p.all_or_nothing}
+            "visibility": p.visibility, "all_or_nothing": p.all_or_nothing,
+            **({"notebook": p.notebook} if p.notebook else {})}
 
 
 def _part_from_json(d: dict) -> PartResult:
@@ -62,7 +63,7 @@ def _part_from_json(d: dict) -> PartResult:
                       functions=tuple(d["functions"]), max_score=d["max_score"],
                       score=d["score"], checks=tuple(_check_from_json(c) for c in d["checks"]),
                       error=d["error"], visibility=d["visibility"],
-                      all_or_nothing=d.get("all_or_nothing", False))
+                      all_or_nothing=d.get("all_or_nothing", False), notebook=d.get("notebook", ""))
 
 
 def result_to_json(result: SubmissionResult) -> dict[str, Any]:

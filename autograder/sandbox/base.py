@@ -58,6 +58,8 @@ class CellRun:
     stdout: str = ""
     stderr: str = ""
     error: str | None = None
+    result: str | None = None  # the text of the cell's value (a kernel's execute_result), if it had one
+    line: int | None = None  # the cell's line where ``error`` was raised, if known
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class Sandbox(abc.ABC):
             stdout=_text(answer.get("stdout")),
             stderr=_text(answer.get("stderr")),
             error=_optional_text(answer.get("error")),
+            result=_optional_text(answer.get("result")),
+            line=_line(answer.get("line")),
         )
 
     def call_batch(self, calls: Sequence[Call], timeout: float | None = None) -> list[Reply]:
@@ -160,6 +164,10 @@ def _text(value: Any, limit: int = 100_000) -> str:
 
 def _optional_text(value: Any) -> str | None:
     return _text(value) if isinstance(value, str) else None
+
+
+def _line(value: Any) -> int | None:
+    return value if type(value) is int and 0 < value < 1_000_000 else None
 
 
 def _tensor(array: Any) -> torch.Tensor | None:
