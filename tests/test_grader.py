@@ -73,6 +73,8 @@ def write_course(root: Path, notebook, parts: str | None = TINY_PARTS) -> None:
 
 
 def test_load_without_a_source_notebook_names_the_path(tmp_path):
+    (tmp_path / "assignments" / "nothing_here").mkdir(parents=True)
+    (tmp_path / "assignments" / "nothing_here" / "parts.py").write_text("PARTS = {}\n")
     with pytest.raises(AuthoringError) as info:
         Assignment.load("nothing_here", tmp_path)
     assert str(tmp_path / "source" / "nothing_here" / "nothing_here.ipynb") in str(info.value)
@@ -80,7 +82,7 @@ def test_load_without_a_source_notebook_names_the_path(tmp_path):
 
 def test_load_without_parts_module_says_which_file(course):
     write_course(course, tiny_notebook(), parts=None)
-    with pytest.raises(AuthoringError, match=r"assignments/tiny/parts.py cannot be imported"):
+    with pytest.raises(AuthoringError, match=r"no assignments/tiny/parts.py, so it is an ordinary nbgrader"):
         Assignment.load("tiny", course)
 
 

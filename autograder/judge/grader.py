@@ -40,6 +40,11 @@ class Assignment:
 
     @classmethod
     def load(cls, name: str, course_root: Path = COURSE_ROOT) -> "Assignment":
+        if not (course_root / "assignments" / name / "parts.py").is_file():
+            raise AuthoringError(
+                f"'{name}' has no assignments/{name}/parts.py, so it is an ordinary nbgrader assignment: "
+                f"grade its class with `python -m autograder grade {name}` (one notebook alone, and the "
+                f"Gradescope bundle, need a property-tested assignment)")
         source = course_root / "source" / name / f"{name}.ipynb"
         if not source.is_file():
             raise AuthoringError(f"no instructor notebook for '{name}' at {source}")
