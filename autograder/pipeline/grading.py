@@ -148,9 +148,9 @@ def _graded_since_submitted(course: CourseRoot, assignment: str, student: str) -
     """A record written after the notebook last changed (ctime: a re-collected copy is newer,
     whatever modification time it kept), so a resumed run need not grade it again."""
     record = course.record(student, assignment)
-    notebook = course.submitted(student, assignment) / f"{assignment}.ipynb"
+    notebooks = list(course.submitted(student, assignment).glob("*.ipynb"))  # several, in a test-cell assignment
     try:
-        return record.stat().st_mtime >= notebook.stat().st_ctime
+        return bool(notebooks) and record.stat().st_mtime >= max(nb.stat().st_ctime for nb in notebooks)
     except OSError:
         return False
 
