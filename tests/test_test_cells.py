@@ -159,3 +159,24 @@ def test_a_property_assignment_without_its_parts_is_refused(tmp_path: Path):
                                                              "grade_part('t')", points=1)]), source / "lf.ipynb")
     with pytest.raises(AuthoringError, match="parts.py is missing"):
         OrdinaryAssignment.load("lf", tmp_path)
+
+
+def test_autotest_lines_are_refused_not_passed(tmp_path: Path):
+    source = tmp_path / "source" / "auto"
+    source.mkdir(parents=True)
+    nbformat.write(v4.new_notebook(cells=[cell("test", "t", "### AUTOTEST squares(1)", points=1)]),
+                   source / "p1.ipynb")
+    with pytest.raises(AuthoringError, match="AUTOTEST"):
+        OrdinaryAssignment.load("auto", tmp_path)
+
+
+def test_odd_files_in_a_submission_are_left_out(tmp_path: Path):
+    import os
+
+    assignment, files = course(tmp_path)
+    os.mkfifo(files / "pipe")
+    (files / "link").symlink_to("/etc/passwd")
+    nb = nbformat.read(files / "hw.ipynb", 4)
+    nb.cells.insert(2, v4.new_code_cell("import os\nassert not {'pipe', 'link'} & set(os.listdir('.')), os.listdir('.')"))
+    nbformat.write(nb, files / "hw.ipynb")
+    assert grade(assignment, files).cell_errors == ()

@@ -15,6 +15,8 @@ process reports. Property-tested assignments judge in the trusted process instea
 """
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -32,6 +34,7 @@ from autograder.judge.results import CheckResult, PartResult, SubmissionResult
 from autograder.judge.student_process import StudentProcess
 from autograder.sandbox.base import CellRun, Sandbox
 
+AUTOTEST = re.compile(r"^\s*#.*\bAUTOTEST\b", re.MULTILINE)  # nbgrader's default delimiter, in a comment
 RAN = "the test cell ran without an error"
 OWN_SCORE = "the score the test cell gave"
 
@@ -62,6 +65,10 @@ class OrdinaryAssignment:
             if any(c.kind == TEST and "grade_part(" in c.source for c in cells):
                 raise AuthoringError(f"{path} calls grade_part, a property-tested assignment: "
                                      f"assignments/{name}/parts.py is missing")
+            if any(c.kind == TEST and AUTOTEST.search(c.source) for c in cells):
+                raise AuthoringError(f"{path} has nbgrader AUTOTEST lines, which this grader does not "
+                                     "expand (they are comments: its tests would pass unrun); write the "
+                                     "asserts out in the test cells")
             manual = tuple(str(m["grade_id"]) for m in map(nbgrader_meta, notebook.cells)
                            if m.get("grade_id") and (m.get("task") or m.get("grade") and m.get("solution")))
             notebooks.append(SourceNotebook(path.name, cells, manual))
@@ -111,8 +118,9 @@ def grade(student: str, assignment: OrdinaryAssignment, files: Path,
 
 
 def _overlay(submitted: Path, source: Path, dest: Path) -> Path:
-    """The student's folder with the instructor's files (not notebooks) copied over it."""
-    shutil.copytree(submitted, dest, symlinks=True)
+    """The student's folder with the instructor's files (not notebooks) copied over it; of the
+    student's, folders and regular files only (a FIFO would hang the copy; links lead elsewhere)."""
+    shutil.copytree(submitted, dest, ignore=_not_plain)
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if path.is_file() and path.suffix != ".ipynb" and ".ipynb_checkpoints" not in relative.parts:
@@ -121,6 +129,12 @@ def _overlay(submitted: Path, source: Path, dest: Path) -> Path:
             target.unlink(missing_ok=True)
             shutil.copyfile(path, target)
     return dest
+
+
+def _not_plain(folder: str, names: list[str]) -> list[str]:
+    paths = {name: os.path.join(folder, name) for name in names}
+    return [name for name, path in paths.items()
+            if os.path.islink(path) or not (os.path.isdir(path) or os.path.isfile(path))]
 
 
 def _missing(test: InstructorCell, file: str) -> PartResult:
