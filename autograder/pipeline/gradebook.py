@@ -73,7 +73,8 @@ def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
                 record, folder / FEEDBACK_PAGE,
                 ta_comments=feedback_html.ta_comments_from_gradebook(db_url, assignment, student),
                 manual_scores=feedback_html.manual_scores_from_gradebook(
-                    db_url, assignment, student), late=late))
+                    db_url, assignment, student), late=late,
+                unanswered=feedback_html.unanswered_from_gradebook(db_url, assignment, student)))
     return written
 
 

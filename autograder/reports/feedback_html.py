@@ -57,6 +57,23 @@ def manual_scores_from_gradebook(db_url: str, assignment: str,
                 if g.manual_score is not None}
 
 
+def unanswered_from_gradebook(db_url: str, assignment: str,
+                              student: str) -> dict[str, tuple[float, float, str]]:
+    """(score, max score, nbgrader's comment) of written answers nbgrader scored itself, by grade id.
+
+    An answer cell left as released gets 0 and "No response." at autograde time and needs no TA,
+    so the staff report does not list it as pending: the page must not say "Not graded yet" for
+    it either. A score a TA sets later wins (``manual_scores_from_gradebook``).
+    """
+    with _open(db_url) as gb:
+        notebooks = _notebooks(gb, assignment, student)
+        notes = {c.name: c.auto_comment or "" for nb in notebooks for c in nb.comments}
+        return {g.name: (g.auto_score, g.max_score, notes.get(g.name, ""))
+                for nb in notebooks for g in nb.grades
+                if g.cell_type == "markdown" and g.manual_score is None
+                and g.auto_score is not None and not g.needs_manual_grade}
+
+
 def _stem(name: str) -> str:
     for suffix in SUFFIXES:
         if name.endswith(suffix):
@@ -71,6 +88,12 @@ def _ta_box(comment: str | None, score: tuple[float, float] | None) -> str:
     if comment:
         lines.append(f'<div class="ta">{esc(comment)}</div>')
     return "".join(lines)
+
+
+def _unanswered_box(found: tuple[float, float, str]) -> str:
+    score, top, note = found
+    return (f"<p><b>Score: {points(score)} / {points(top)}</b></p>"
+            + (f'<p class="muted">{esc(note)}</p>' if note else ""))
 
 
 def _text(value: str) -> str:
@@ -158,10 +181,11 @@ def _placed_comments(parts, comments: dict[str, str]) -> tuple[dict[str, str], d
 def write_feedback_page(result: SubmissionResult, path: str | Path,
                         ta_comments: dict[str, str] | None = None,
                         manual_scores: dict[str, tuple[float, float]] | None = None,
-                        late: str | None = None) -> Path:
-    """Write the page; comments and scores come from the two ``*_from_gradebook`` helpers,
+                        late: str | None = None,
+                        unanswered: dict[str, tuple[float, float, str]] | None = None) -> Path:
+    """Write the page; comments and scores come from the ``*_from_gradebook`` helpers,
     ``late`` from the gradebook's due date (``pipeline/deadlines.late_line``)."""
-    scores = manual_scores or {}
+    scores, unanswered = manual_scores or {}, unanswered or {}
     placed, left = _placed_comments(result.parts, ta_comments or {})
     body = [f"<h1>Feedback: {esc(result.assignment)}</h1>",
             f'<p class="meta">Student: <b>{esc(result.student)}</b></p>',
@@ -178,7 +202,9 @@ def write_feedback_page(result: SubmissionResult, path: str | Path,
         body.append("<h2>Written answers (graded by a TA)</h2>")
         for gid in written:
             score = scores.get(gid)
-            box = _ta_box(left.pop(gid, None), score) + ("" if score else NOT_GRADED)
+            box = _ta_box(left.pop(gid, None), score)
+            if not score:
+                box += _unanswered_box(unanswered[gid]) if gid in unanswered else NOT_GRADED
             body.append(f'<section class="part" id="{esc(gid)}"><div><h2>Written answer '
                         f"[{esc(gid)}]</h2></div><aside>{box}</aside></section>")
     if left:
