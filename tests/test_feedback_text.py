@@ -167,3 +167,21 @@ def test_all_or_nothing_parts_show_no_points_per_rule():
     text = render_part(part)
     assert "points)" not in text and "Every rule must hold for this part's points." in text
     assert "Every rule must hold" not in render_part(by_student("alice").parts[0])
+
+
+def test_ta_grades_follow_the_parts_in_the_text():
+    from autograder.judge.results import SubmissionResult
+    from autograder.reports.feedback_text import TAGrades
+
+    result = SubmissionResult(student="ana", assignment="loss_functions", status="graded",
+                              manual_parts=("written_bowl", "written_outlier_rl", "task"))
+    ta = TAGrades(scores={"written_bowl": (3.5, 4.0)},
+                  comments={"written_bowl": "Good.\nSay why.", "mse_hidden": "See the example."},
+                  unanswered={"written_outlier_rl": (0.0, 4.0, "No response.")})
+    assert render_submission(result, ta=ta).endswith(
+        "Written answers, graded by a TA:\n"
+        "  written_bowl: 3.5 / 4 points from your TA\n    Good.\n    Say why.\n"
+        "  written_outlier_rl: 0 / 4 points (No response.)\n"
+        "  task: not graded yet\n"
+        "Comments from your TA:\n  mse_hidden: See the example.\n")
+    assert "graded by a TA later" in render_submission(result)  # no gradebook (Gradescope): as before

@@ -178,6 +178,11 @@ def check_feedback(driver, course, answers: dict[str, float]) -> None:
     blank = (course.feedback(BLANK, A) / "feedback.html").read_text()
     assert "Not graded yet" not in blank and blank.count("No response.") == len(answers)
     assert all(f"Score: 0 / {top:g}</b>" in blank for top in answers.values())
+    text = (course.feedback(TA, A) / "feedback.txt").read_text()  # the plain text says the same
+    for grade_id, (score, comment) in GRADES.items():
+        assert f"  {grade_id}: {float(score):g} / {answers[grade_id]:g} points from your TA\n    {comment}" in text
+    assert "written_bowl: not graded yet" in (course.feedback(OTHER, A) / "feedback.txt").read_text()
+    assert "written_bowl: 0 / 4 points (No response.)" in (course.feedback(BLANK, A) / "feedback.txt").read_text()
 
 
 def test_ta_grades_written_answers_in_formgrader(course, tmp_path, capsys):

@@ -9,6 +9,8 @@ found, the rules it broke with their points; never the test source and never int
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from autograder.judge.results import PartResult, SubmissionResult
 from autograder.reports.feedback_view import Example, Rule, part_view, points
 
@@ -94,13 +96,43 @@ def summary_line(result: SubmissionResult) -> str:
     return f"Autograded score: {points(result.score)} / {points(result.max_score)} points\n"
 
 
-def render_submission(result: SubmissionResult, late: str | None = None) -> str:
+@dataclass(frozen=True)
+class TAGrades:
+    """What TAs entered in formgrader, from the gradebook (``feedback_html.*_from_gradebook``)."""
+
+    scores: dict[str, tuple[float, float]]  # grade id -> (score with extra credit, max)
+    comments: dict[str, str]  # grade id -> the TA's comment, on any cell
+    unanswered: dict[str, tuple[float, float, str]]  # answers nbgrader scored itself (left as released)
+
+
+def ta_note(result: SubmissionResult, ta: TAGrades) -> str:
+    """Each written answer's score (the TA's, nbgrader's own 0 for no answer, or not yet) and
+    comment, then the TA's comments on the autograded parts."""
+    lines = ["Written answers, graded by a TA:"] if result.manual_parts else []
+    for gid in result.manual_parts:
+        if gid in ta.scores:
+            got = f"{points(ta.scores[gid][0])} / {points(ta.scores[gid][1])} points from your TA"
+        elif gid in ta.unanswered:
+            score, top, why = ta.unanswered[gid]
+            got = f"{points(score)} / {points(top)} points" + (f" ({clean(why)})" if why else "")
+        else:
+            got = "not graded yet"
+        lines.append(f"  {gid}: {got}")
+        lines += [f"    {ln}" for ln in clean(ta.comments.get(gid, "")).splitlines()]
+    others = [gid for gid in sorted(ta.comments) if gid not in result.manual_parts]
+    lines += ["Comments from your TA:"] * bool(others)
+    for gid in others:
+        lines += [f"  {gid}: {ln}" if i == 0 else f"    {ln}" for i, ln in enumerate(clean(ta.comments[gid]).splitlines())]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_submission(result: SubmissionResult, late: str | None = None, ta: TAGrades | None = None) -> str:
     """Whole-notebook feedback: header, total (and ``late``, the gradebook's late-work line), every
-    part, then what a TA still grades."""
+    part, then the written answers: what TAs gave (``ta``, from the gradebook) or still grade."""
     head = f"Feedback for {clean(result.student)} on {result.assignment}\n"
     total = summary_line(result) + (f"{late[:1].upper()}{late[1:]}\n" if late else "")
     blocks = [head + total + cell_errors_note(result)] + [render_part(p) for p in result.parts]
-    note = manual_note(result)
+    note = manual_note(result) if ta is None else ta_note(result, ta)
     if note:
         blocks.append(note)
     return "\n".join(blocks)
