@@ -76,7 +76,8 @@ def test_user_guide_course_scores_as_stock_nbgrader(tmp_path: Path):
     run(ours, *autograder_cmd("feedback", "ps1"))
     page = (ours / "feedback" / "bitdiddle" / "ps1" / "feedback.html").read_text()
     assert "problem1.ipynb › correct_squares" in page and "assert squares(1) == [1]" in page
-    assert not (ours / "submitted" / "bitdiddle" / "ps1" / "autograded").exists()
+    run(ours, *autograder_cmd("report", "ps1"))
+    assert "An ordinary nbgrader assignment" in (ours / "reports" / "ps1.html").read_text()
 
 
 def assignment(course: Path, name: str, source: str, submissions: dict[str, str]) -> None:

@@ -39,6 +39,11 @@ RAN = "the test cell ran without an error"
 OWN_SCORE = "the score the test cell gave"
 
 
+def has_properties(course_root: str | Path, name: str) -> bool:
+    """A property-tested assignment (``assignments/<name>/parts.py``), not an ordinary nbgrader one."""
+    return (Path(course_root) / "assignments" / name / "parts.py").is_file()
+
+
 @dataclass(frozen=True)
 class SourceNotebook:
     file: str  # "problem1.ipynb"

@@ -24,7 +24,7 @@ from autograder.judge.grader import Assignment, Settings, grade_submission, ungr
 from autograder.judge.input_cache import cache_key, load_or_build
 from autograder.judge.notebook import read_notebook
 from autograder.judge.results import SubmissionResult
-from autograder.judge.test_cells import OrdinaryAssignment
+from autograder.judge.test_cells import OrdinaryAssignment, has_properties
 from autograder.reports.records import dumps, result_to_json
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits
@@ -48,11 +48,6 @@ class GradingJob:
     @property
     def settings(self) -> Settings:
         return Settings(max_examples=self.max_examples, sandboxed=self.sandboxed, limits=self.limits)
-
-
-def has_properties(course_root: str, name: str) -> bool:
-    """A property-tested assignment (``assignments/<name>/parts.py``), not an ordinary nbgrader one."""
-    return (Path(course_root) / "assignments" / name / "parts.py").is_file()
 
 
 @functools.lru_cache(maxsize=8)

@@ -19,6 +19,7 @@ from autograder.errors import SubmissionError
 from autograder.judge.results import SubmissionResult
 from autograder.nbgrader_ext import handoff
 from autograder.judge import worker
+from autograder.judge.test_cells import has_properties
 from autograder.judge.worker import GradingJob
 from autograder.reports.feedback_text import render_part
 from autograder.reports.records import record_path, save_result
@@ -65,7 +66,7 @@ class SandboxedGrading(NbGraderPreprocessor):
         # already restored deleted test cells there, which would hide them from the TA's flags.
         files = coursedir.format_path(coursedir.submitted_directory, student, assignment)
         # A test-cell assignment is graded whole (every notebook): one job, whichever notebook asks.
-        graded = f"{notebook}.ipynb" if worker.has_properties(str(coursedir.root), assignment) else ""
+        graded = f"{notebook}.ipynb" if has_properties(str(coursedir.root), assignment) else ""
         return GradingJob(course_root=str(coursedir.root), assignment=assignment, student=student,
                           submission=str(files), notebook=graded, limits=self.limits(),
                           max_examples=self.max_examples, sandboxed=self.sandbox)

@@ -13,6 +13,7 @@ from nbgrader.api import MissingEntry
 
 from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
+from autograder.judge.test_cells import has_properties
 from autograder.pipeline import deadlines, regrade
 from autograder.pipeline.course import CourseRoot
 from autograder.reports import html_report, records
@@ -50,6 +51,7 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
     out = Path(out) if out else course.root / "reports" / f"{assignment}.html"
     return html_report.write_report(results, out, assignment=assignment,
                                     sandboxed=all(r.sandboxed for r in results),
+                                    test_cells=not has_properties(course.root, assignment),
                                     manual_pending=manual_pending(course, assignment),
                                     last_regrade=regrade.last_regrade(course.root, assignment),
                                     deadline=deadlines.deadline_summary(course.db_url(), assignment,

@@ -26,6 +26,11 @@ PER_PROCESS_WARNING = (
     "whole: {reason}. A submission could use more of the machine than its limits say; scores are "
     "unaffected. Grade as root on a machine with cgroups to hold the limits per sandbox.")
 
+TEST_CELLS_NOTE = (
+    "An ordinary nbgrader assignment: its test cells ran in each student's sandbox, next to the "
+    "student's code, as nbgrader runs them. The sandbox contained every submission, but a student "
+    "who patches what the tests call could make them pass; see the README's threat model.")
+
 
 def _section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
@@ -35,9 +40,9 @@ def _none(text: str) -> str:
     return f'<p class="ok">{esc(text)}</p>'
 
 
-def _header(results: Sequence[SubmissionResult], assignment: str, sandboxed: bool) -> str:
+def _header(results: Sequence[SubmissionResult], assignment: str, sandboxed: bool, test_cells: bool) -> str:
     unsandboxed = sorted(r.student for r in results if not r.sandboxed)
-    banner = ""
+    banner = f'<p class="meta">{esc(TEST_CELLS_NOTE)}</p>' if test_cells else ""
     if not sandboxed or unsandboxed:
         who = "" if not unsandboxed else " Affected: " + ", ".join(unsandboxed) + "."
         banner = f'<div class="banner" role="alert">{esc(NO_SANDBOX_WARNING + who)}</div>'
@@ -146,13 +151,15 @@ def _regrade(last: "LastRegrade | None") -> str:
 
 def write_report(results: list[SubmissionResult], path: str | Path, *, assignment: str,
                  sandboxed: bool, manual_pending: dict[str, list[str]] | None = None,
-                 last_regrade: "LastRegrade | None" = None, deadline: str | None = None) -> Path:
+                 last_regrade: "LastRegrade | None" = None, deadline: str | None = None,
+                 test_cells: bool = False) -> Path:
     """Write the staff report; ``manual_pending`` (from the gradebook) overrides the records;
     ``last_regrade`` is the newest regrade CSV's changes (``pipeline/regrade.py``); ``deadline``
-    the due date and late work (``pipeline/deadlines.deadline_summary``)."""
+    the due date and late work (``pipeline/deadlines.deadline_summary``); ``test_cells``: an ordinary
+    nbgrader assignment, whose tests ran in the student's process (``judge/test_cells.py``)."""
     deadline_line = f'<p class="meta">{esc(deadline[:1].upper() + deadline[1:])}</p>' if deadline else ""
     body = "\n".join([
-        _header(results, assignment, sandboxed) + deadline_line, _distribution(results), _parts(results),
+        _header(results, assignment, sandboxed, test_cells) + deadline_line, _distribution(results), _parts(results),
         _mistakes(results), _flags(results), _ungradable(results),
         _manual(results, manual_pending), _regrade(last_regrade)])
     path = Path(path)
