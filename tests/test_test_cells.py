@@ -121,22 +121,23 @@ def test_a_crash_costs_only_the_tests_that_needed_the_dead_process(tmp_path: Pat
     assert any("double_answer" in e for e in result.cell_errors)
 
 
-def test_a_hanging_test_cell_times_out_and_the_rest_is_graded(tmp_path: Path):
-    assignment, files = course(tmp_path)
+def with_test(tmp_path: Path, index: int, source: str):
+    """The class graded after the instructor rewrote the test cell at ``index``."""
+    _, files = course(tmp_path)
     nb = nbformat.read(tmp_path / "source" / "hw" / "hw.ipynb", 4)
-    nb.cells[2].source = "while True:\n    pass"
+    nb.cells[index].source = source
     nbformat.write(nb, tmp_path / "source" / "hw" / "hw.ipynb")
-    result = grade(OrdinaryAssignment.load("hw", tmp_path), files)
+    return grade(OrdinaryAssignment.load("hw", tmp_path), files)
+
+
+def test_a_hanging_test_cell_times_out_and_the_rest_is_graded(tmp_path: Path):
+    result = with_test(tmp_path, 2, "while True:\n    pass")
     assert scores(result) == {"visible": 0, "hidden": 2, "partial": 0.5, "noisy": 0}
     assert "timed out" in {p.grade_id: p for p in result.parts}["visible"].checks[0].message
 
 
 def test_a_value_above_the_points_costs_the_part_with_a_reason(tmp_path: Path):
-    assignment, files = course(tmp_path)
-    nb = nbformat.read(tmp_path / "source" / "hw" / "hw.ipynb", 4)
-    nb.cells[4].source = "7"
-    nbformat.write(nb, tmp_path / "source" / "hw" / "hw.ipynb")
-    result = grade(OrdinaryAssignment.load("hw", tmp_path), files)
+    result = with_test(tmp_path, 4, "7")
     part = {p.grade_id: p for p in result.parts}["partial"]
     assert part.score == 0 and "more than its 1 points" in part.checks[0].message
 
