@@ -103,11 +103,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, li
     return elapsed, samples
 
 
-def scores(course: Path, students: list[str]) -> dict[str, float]:
+def scores(course: Path, students: list[str], assignment: str = "loss_functions") -> dict[str, float]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {s: gb.find_submission("loss_functions", s).score for s in students}
+        return {s: gb.find_submission(assignment, s).score for s in students}
 
 
 def main() -> None:
