@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
-ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2 ' || need+=(libseccomp2)  # pyseccomp's library (the syscall filter)
+ldconfig -p 2>/dev/null | grep 'libseccomp\.so\.2 ' >/dev/null || need+=(libseccomp2)  # pyseccomp's library; not grep -q: ldconfig would die of SIGPIPE under pipefail
 if [[ "${1:-}" == tests ]]; then  # the report's and formgrader's browser tests
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)  # Selenium drives the system's Chromium

@@ -1,4 +1,6 @@
-"""The Gradescope autograder zip: what it holds, and run_autograder end to end on its unzipped copy."""
+"""The Gradescope autograder zip: what it holds, its setup.sh (with apt-get, pip and python
+stand-ins; for real with AUTOGRADER_TEST_SETUP_SH=1), and run_autograder end to end on its
+unzipped copy."""
 from __future__ import annotations
 
 import json
@@ -65,14 +67,19 @@ def test_a_notebook_is_found_under_any_name_and_a_wrong_upload_says_what_to_uplo
     assert "is empty" in find_notebook(tmp_path / "missing", A)[1]
 
 
-def run_autograder(tmp_path: Path, zip_path: Path, files: dict[str, str], **env: str) -> dict:
-    """Lay the bundle out as Gradescope does (/autograder/source, run_autograder copied up) and run it."""
-    root = tmp_path / "autograder"
+def unpack(root: Path, zip_path: Path) -> Path:
+    """Lay the bundle out as Gradescope does: ``root/source``, and run_autograder copied up to ``root``."""
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(root / "source")
         for info in archive.infolist():
             (root / "source" / info.filename).chmod(info.external_attr >> 16 & 0o777)
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
+    return root
+
+
+def run_autograder(tmp_path: Path, zip_path: Path, files: dict[str, str], **env: str) -> dict:
+    """Unpack the bundle as Gradescope does, put ``files`` in submission/ and run it."""
+    root = unpack(tmp_path / "autograder", zip_path)
     (root / "submission").mkdir()
     for name, text in files.items():
         (root / "submission" / name).write_text(text)
@@ -117,3 +124,149 @@ def test_a_wrong_upload_scores_zero_and_says_what_to_upload(bundle, tmp_path, fi
     assert results["score"] == 0.0 and message in results["output"]
     assert f"Upload your notebook {A}.ipynb" in results["output"]
     assert results["extra_data"]["isolation"] in {"bubblewrap", "unprivileged user", "none"}
+
+
+# -- setup.sh ----------------------------------------------------------------------------------------
+TORCH_CPU = "https://download.pytorch.org/whl/cpu"
+EVERYTHING = ("bubblewrap", "util-linux", "libseccomp2", "python3-venv")
+
+
+def _unpacked(bundle, tmp_path: Path) -> Path:
+    return unpack(tmp_path / "autograder", bundle[0]).resolve()
+
+
+def _pip(root: Path, index: str | None = TORCH_CPU) -> str:
+    extra = f" --extra-index-url {index}" if index else ""
+    return (f"{root}/venv/bin/python -m pip install -q --disable-pip-version-check "
+            f"-r {root}/source/requirements.txt{extra}")
+
+
+def test_setup_sh_on_ubuntu_22_04_installs_python3_11_and_a_venv_then_nothing_more(bundle, tmp_path):
+    """python3 is 3.10 and nothing else is there: one apt-get for the sandbox's packages and
+    python3.11 with its venv; pip is the venv's, never the system's; run again, it installs nothing."""
+    from setup_sh_shims import Machine
+
+    root = _unpacked(bundle, tmp_path)
+    machine = Machine(tmp_path / "ubuntu", python3="3.10")
+    done = machine.run(root / "source" / "setup.sh", AUTOGRADER_ROOT=str(root))
+    assert done.returncode == 0, done.stderr
+    calls = machine.calls()
+    assert [c for c in calls if c.startswith("apt-get")] == [
+        "apt-get update -qq",
+        "apt-get install -y -qq bubblewrap libseccomp2 util-linux python3.11 python3.11-venv"]
+    venv, prepare = f"{root}/venv/bin/python", f"{root}/venv/bin/python -m autograder.pipeline.gradescope_run --prepare {A}"
+    assert [c for c in calls if " -m venv" in c] == [f"python3.11 -m venv --clear {root}/venv"]
+    assert [c for c in calls if " -m pip install" in c] == [_pip(root)]  # the venv's pip: PEP 668 refuses the system's
+    assert calls.index(_pip(root)) < calls.index(prepare)
+    assert done.stdout.splitlines()[-1] == f"setup.sh: ready: {venv} (Python 3.11.0) grades {A}"
+    assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "source" / "autograder" / "cli.py").stat().st_mode) == 0o600
+
+    again = machine.run(root / "source" / "setup.sh", AUTOGRADER_ROOT=str(root))
+    assert again.returncode == 0, again.stderr
+    calls = machine.calls()
+    assert not [c for c in calls if c.startswith("apt-get") or " -m venv" in c] and "installing" not in again.stdout
+    assert _pip(root) in calls and prepare in calls  # pip finds the pins there already
+
+    graded = machine.run(root / "run_autograder", AUTOGRADER_ROOT=str(root))  # no AUTOGRADER_PYTHON: the venv's
+    assert graded.returncode == 0, graded.stderr
+    assert machine.calls() == [f"{venv} -m autograder.pipeline.gradescope_run {A}"]
+    assert stat.S_IMODE((root / "results").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("python3, installed, env, apt, venv_by", [
+    pytest.param("3.11", EVERYTHING, {"AUTOGRADER_TORCH_INDEX": ""}, [], "python3", id="debian-12-all-there"),
+    pytest.param("3.12", (), {}, ["apt-get update -qq",
+                                  "apt-get install -y -qq bubblewrap libseccomp2 util-linux python3 python3-venv"],
+                 "python3", id="ubuntu-24.04"),
+    pytest.param(None, (), {"SHIM_NEW_PYTHON3": "3.10"}, [
+        "apt-get update -qq", "apt-get install -y -qq bubblewrap libseccomp2 util-linux python3 python3-venv",
+        "apt-get install -y -qq python3.11 python3.11-venv"], "python3.11", id="bare-22.04"),
+])
+def test_setup_sh_picks_a_python_of_3_11_or_newer(bundle, tmp_path, python3, installed, env, apt, venv_by):
+    from setup_sh_shims import Machine
+
+    root = _unpacked(bundle, tmp_path)
+    machine = Machine(tmp_path / "machine", python3=python3, installed=installed)
+    done = machine.run(root / "source" / "setup.sh", AUTOGRADER_ROOT=str(root), **env)
+    assert done.returncode == 0, done.stderr
+    calls = machine.calls()
+    assert [c for c in calls if c.startswith("apt-get")] == apt
+    assert [c for c in calls if " -m venv" in c] == [f"{venv_by} -m venv --clear {root}/venv"]
+    index = env.get("AUTOGRADER_TORCH_INDEX", TORCH_CPU)
+    assert [c for c in calls if " -m pip install" in c] == [_pip(root, index)]
+
+
+@pytest.mark.parametrize("machine_args, env, message", [
+    pytest.param({"python3": "3.10"}, {"SHIM_APT_MISSING": "python3.11"},
+                 "setup.sh: error: apt-get could not install bubblewrap libseccomp2 util-linux python3.11 "
+                 "python3.11-venv (python3.11 is in Ubuntu's universe repository", id="no-universe"),
+    pytest.param({"python3": "3.11", "apt_get": False}, {},
+                 "setup.sh: error: bubblewrap libseccomp2 util-linux must be installed and there is no apt-get here",
+                 id="no-apt-get"),
+    pytest.param({"python3": "3.11", "installed": EVERYTHING}, {"AUTOGRADER_ROOT": "elsewhere"},
+                 "but run_autograder grades with elsewhere/source: unzip it there, or set AUTOGRADER_ROOT",
+                 id="not-in-root-source"),
+])
+def test_setup_sh_stops_with_what_is_missing(bundle, tmp_path, machine_args, env, message):
+    from setup_sh_shims import Machine
+
+    root = _unpacked(bundle, tmp_path)
+    machine = Machine(tmp_path / "machine", **machine_args)
+    done = machine.run(root / "source" / "setup.sh", **{"AUTOGRADER_ROOT": str(root), **env})
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert not (root / "venv").exists() and not [c for c in machine.calls() if " -m pip" in c]
+
+
+def test_run_autograder_without_setup_says_to_run_it(bundle, tmp_path):
+    from setup_sh_shims import Machine
+
+    root = _unpacked(bundle, tmp_path)
+    done = Machine(tmp_path / "machine").run(root / "run_autograder", AUTOGRADER_ROOT=str(root))
+    assert done.returncode == 1
+    assert f"no python at {root}/venv/bin/python: run {root}/source/setup.sh first" in done.stderr
+
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AUTOGRADER_TEST_SETUP_SH"),
+                    reason="installs the pinned requirements, torch too, into a new venv (about 100 s): "
+                           "AUTOGRADER_TEST_SETUP_SH=1 runs it")
+@pytest.mark.skipif(os.geteuid() != 0, reason="setup.sh runs as root, as on Gradescope")
+def test_setup_sh_for_real_then_run_autograder_with_its_venv(bundle, tmp_path):
+    """The unzipped bundle's setup.sh with the real apt-get, python3 and pip (the machine's pip
+    configuration and cache), then run_autograder with the venv it made, on one demo notebook."""
+    import time
+
+    root = unpack(tmp_path / "autograder", bundle[0])
+    # No extra torch index unless one is set: here pip's own configuration serves the CPU wheel,
+    # and PyTorch's index is out of reach (pip retries it 5 times for each package: over 11 min).
+    env = {"HOME": os.environ["HOME"], "PATH": SYSTEM_PATH, "AUTOGRADER_ROOT": str(root), "LANG": "C.UTF-8",
+           "AUTOGRADER_TORCH_INDEX": os.environ.get("AUTOGRADER_TORCH_INDEX", "")}
+    env.update({k: v for k, v in os.environ.items()  # what a machine needs to reach its package index
+                if k.startswith(("PIP_", "AUTOGRADER_CACHE_DIR")) or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
+    timings = {}
+    for run in ("first", "again"):
+        start = time.monotonic()
+        done = subprocess.run([str(root / "source" / "setup.sh")], capture_output=True, text=True, timeout=1800,
+                              env=env, cwd=root / "source")
+        timings[run] = time.monotonic() - start
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert f"setup.sh: ready: {root}/venv/bin/python" in done.stdout
+    assert "installing" not in done.stdout  # the second run: everything is there
+    torch = subprocess.run([str(root / "venv" / "bin" / "python"), "-c", "import torch; print(torch.__version__)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert torch.startswith("2.13.0") and torch.endswith("+cpu")
+
+    (root / "submission").mkdir()
+    (root / "submission" / f"{A}.ipynb").write_text(correct_notebook())
+    start = time.monotonic()
+    done = subprocess.run([str(root / "run_autograder")], capture_output=True, text=True, timeout=600, env=env)
+    timings["run_autograder"] = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 36.0
+    assert results["extra_data"]["isolation"] == ("bubblewrap" if BwrapSandbox.available() else "unprivileged user")
+    print("setup.sh for real:", ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))

@@ -1,9 +1,16 @@
 """Regrades with a diff: who changed, old -> new per part, a CSV, the report's section; a dry run
-writes nothing, and a regrade that changes no score changes no byte of the records."""
+writes nothing, and a regrade that changes no score changes no byte of the records.
+
+The last tests make the instructor's real changes in a course copy (a point value in the source
+notebook, a rule's weight in properties.py) and run the real command there, as an instructor does."""
 from __future__ import annotations
 
 import csv
 import dataclasses
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -156,24 +163,172 @@ def test_regrade_dry_run_and_no_change(tmp_path: Path):
     assert regrade.last_regrade(course.root, A).path == run.csv_path
 
 
-@pytest.mark.slow
-def test_cli_regrade_prints_who_changed(tmp_path: Path, capsys):
+# -- the instructor's real changes, through the command line --------------------------------------
+def _course_for_the_cli(tmp_path: Path, students: tuple[str, ...]):
     from course_copy import course_with_students
-    from autograder.cli import main
 
-    course = course_with_students(tmp_path / "course", ("dev",))
-    with (course.root / "nbgrader_config.py").open("a") as f:  # the CLI's limits come from the config
+    course = course_with_students(tmp_path / "course", students)
+    with (course.root / "nbgrader_config.py").open("a") as f:  # the command's limits come from the config
         f.write("".join(f"\nc.SandboxedGrading.{k} = {v!r}" for k, v in LIMITS.items()) + "\n")
-    grade_class(course, A, progress=False, jobs=1)
-    dev = load_result(record_path(course.root, A, "dev"))
-    hidden = next(p for p in dev.parts if p.grade_id == "mae_hidden")
-    _as_if_graded_before(course, "dev", "mae_hidden", hidden.score + 0.5 if hidden.score < hidden.max_score else 0.0)
-    before = _snapshot_records(course)
-    assert main(["--course-root", str(course.root), "-q", "grade", A, "--dry-run", "--jobs", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "dry run, nothing written: 1 of 1 submissions changed" in out and "mae_hidden" in out
-    assert _snapshot_records(course) == before
+    return course
 
 
-def _snapshot_records(course) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((course.root / "grading" / A).iterdir())}
+def _cli(course, *args: str, cache: Path | None = None, status: int = 0) -> str:
+    """``python -m autograder -q ARGS`` run in the course copy, as an instructor runs it: from the
+    course root, so the copy's own ``autograder/`` and (changed) ``assignments/`` are imported."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AUTOGRADER_CACHE_DIR")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs alembic by name
+    if cache is not None:  # a changed assignment's input cache stays in the test's folder
+        env["AUTOGRADER_CACHE_DIR"] = str(cache)
+    done = subprocess.run([sys.executable, "-m", "autograder", "-q", *args], cwd=course.root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + (done.stderr if status else "")
+
+
+def _records(course, students) -> dict[str, SubmissionResult]:
+    return {s: load_result(record_path(course.root, A, s)) for s in students}
+
+
+def _part(result: SubmissionResult, grade_id: str) -> PartResult:
+    return next(p for p in result.parts if p.grade_id == grade_id)
+
+
+def _gradebook(course) -> dict[str, tuple[float, float]]:
+    """(score, max score) of each submission, as nbgrader's gradebook has them."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
+        return {s.student.id: (s.score, s.max_score) for s in gb.assignment_submissions(A)}
+
+
+def _untouched(course) -> tuple:
+    """Everything a regrade may write: the gradebook (bytes and scores), grading/ and autograded/."""
+    files = {str(p.relative_to(course.root)): (p.stat().st_mtime_ns, p.read_bytes())
+             for folder in ("grading", "autograded") for p in sorted((course.root / folder).rglob("*")) if p.is_file()}
+    return (course.root / "gradebook.db").read_bytes(), _gradebook(course), files
+
+
+def _line(out: str, student: str, old_total: float, new_total: float, parts: str) -> bool:
+    """The student's row of the printed diff, with exactly these parts."""
+    row = rf"^  {student}\s+{old_total:.2f} → {new_total:.2f}\s+{re.escape(parts)}$"
+    return re.search(row, out, re.MULTILINE) is not None
+
+
+def _csv(out: str) -> tuple[Path, list[list[str]]]:
+    path = Path(re.search(r"^changes written to (.+\.csv)$", out, re.MULTILINE).group(1))
+    with path.open(newline="") as f:
+        return path, list(csv.reader(f))
+
+
+def _set_points(course, grade_id: str, points: int) -> None:
+    """The instructor's edit: the cell's points in the source notebook, and the same in ``POINTS``
+    (parts.py), which tests/test_parts.py checks against the notebook."""
+    import nbformat
+
+    path = course.source(A) / f"{A}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    assert len(cells) == 1
+    cells[0].metadata.nbgrader.points = points
+    nbformat.write(nb, path)
+    parts = course.root / "assignments" / A / "parts.py"
+    text, n = re.subn(rf'"{grade_id}": \d+', f'"{grade_id}": {points}', parts.read_text())
+    assert n == 1
+    parts.write_text(text)
+
+
+@pytest.mark.slow
+def test_cli_regrade_after_a_point_value_changes(tmp_path: Path):
+    """mse_hidden goes from 5 to 6 points: the dry run (no release needed) and then, after the
+    release that gives nbgrader's gradebook the new points, the regrade list every student with
+    that part's old -> new score and points, the CSV and the gradebook agree, the report shows it."""
+    from autograder.judge.parts import weighted_score
+
+    students = ("ada", "dev", "ivan")  # full marks, none and part of mse_hidden: each moves differently
+    course = _course_for_the_cli(tmp_path, students)
+    _cli(course, "grade", A, "--jobs", "1")
+    old = _records(course, students)
+    new_part = {s: weighted_score(_part(old[s], "mse_hidden").checks, 6.0) for s in students}
+    new_total = {s: old[s].score - _part(old[s], "mse_hidden").score + new_part[s] for s in students}
+    assert len({new_part[s] - _part(old[s], "mse_hidden").score for s in students}) == 3  # +1, +0, a share
+    _set_points(course, "mse_hidden", 6)
+    cache = tmp_path / "cache"
+
+    def diff_shown(out: str) -> bool:
+        return all(_line(out, s, old[s].score, new_total[s],
+                         f"mse_hidden {_part(old[s], 'mse_hidden').score:.2f}/5.00→{new_part[s]:.2f}/6.00")
+                   for s in students)
+
+    # the dry run grades with the changed notebook and writes nothing: gradebook, records, autograded/, CSV
+    before = _untouched(course)
+    out = _cli(course, "grade", A, "--regrade", "--dry-run", "--jobs", "1", cache=cache)
+    assert "regrade of loss_functions: dry run, nothing written: 3 of 3 submissions changed" in out
+    assert diff_shown(out) and "changes written" not in out
+    assert _untouched(course) == before
+
+    # grading before the release would score against the gradebook's old points: refused, nothing written
+    out = _cli(course, "grade", A, "--regrade", "--jobs", "1", cache=cache, status=1)
+    assert "mse_hidden is worth 6 points in source/loss_functions/loss_functions.ipynb but 5 as released" in out
+    assert "python -m autograder release loss_functions" in out and _untouched(course) == before
+    # the release gives the gradebook the new points (nbgrader refuses a score above a cell's old ones)
+    _cli(course, "release", A)
+    out = _cli(course, "grade", A, "--regrade", "--jobs", "1", cache=cache)
+    assert "regrade of loss_functions: 3 of 3 submissions changed" in out and diff_shown(out)
+    path, rows = _csv(out)
+    assert path.parent == course.root / "grading" / A and path.name.startswith("regrade-")
+    assert rows == [list(regrade.CSV_COLUMNS)] + [
+        [s, "mse_hidden", repr(round(_part(old[s], "mse_hidden").score, 6)), repr(round(new_part[s], 6)), "5.0", "6.0"]
+        for s in students]
+    gradebook = _gradebook(course)
+    for s in students:
+        assert gradebook[s] == (pytest.approx(new_total[s]), 45.0)  # 37 autograded + 8 for the TAs
+        assert _part(_records(course, (s,))[s], "mse_hidden").max_score == 6.0
+
+    section = write_class_report(course, A).read_text().split('<section id="regrade">')[1].split("</section>")[0]
+    assert path.name in section and "<b>3</b> students" in section and "mse_hidden" in section
+
+
+@pytest.mark.slow
+def test_cli_regrade_after_a_test_changes_then_again_with_nothing_changed(tmp_path: Path):
+    """The value rule of mse, mae and bce counts 1, not 3 (properties.py): only ivan, whose mse
+    passes it but not every other rule, changes; a second regrade changes nothing at all."""
+    from autograder.judge.parts import weighted_score
+
+    students = ("ada", "ivan")
+    course = _course_for_the_cli(tmp_path, students)
+    _cli(course, "grade", A, "--jobs", "1")
+    old = _records(course, students)
+    properties = course.root / "assignments" / A / "properties.py"
+    rule = '"1e-6 to 1e4", name, values, arg_names, right, weight=3),'
+    assert properties.read_text().count(rule) == 1
+    properties.write_text(properties.read_text().replace(rule, rule.replace("weight=3", "weight=1")))
+
+    def reweighted(part: PartResult) -> float:
+        checks = tuple(dataclasses.replace(c, weight=1.0) if "for any shape (0-d to 4-d)" in c.name else c
+                       for c in part.checks)
+        return weighted_score(checks, part.max_score)
+    moved = {(s, p.grade_id): (p.score, reweighted(p)) for s in students for p in old[s].parts
+             if p.grade_id in ("mse_hidden", "mae_hidden", "bce_hidden") and reweighted(p) != p.score}
+    assert list(moved) == [("ivan", "mse_hidden")]  # .item(): right values, no gradient, float32 only
+    (was, now), = moved.values()
+
+    out = _cli(course, "grade", A, "--regrade", "--jobs", "1", cache=tmp_path / "cache")
+    assert "regrade of loss_functions: 1 of 2 submissions changed" in out
+    assert _line(out, "ivan", old["ivan"].score, old["ivan"].score - was + now, f"mse_hidden {was:.2f}→{now:.2f}")
+    assert not re.search(r"^  ada ", out, re.MULTILINE)
+    path, rows = _csv(out)
+    assert rows == [list(regrade.CSV_COLUMNS), ["ivan", "mse_hidden", repr(round(was, 6)), repr(round(now, 6)), "5.0", "5.0"]]
+    gradebook = _gradebook(course)
+    assert gradebook["ivan"][0] == pytest.approx(old["ivan"].score - was + now)
+    assert gradebook["ada"][0] == old["ada"].score
+
+    # nothing changed since: no score, not a byte of the records, no new CSV; the report's last regrade stays
+    before = _untouched(course)
+    out = _cli(course, "grade", A, "--regrade", "--jobs", "1", cache=tmp_path / "cache")
+    assert "regrade of loss_functions: no score changed (2 submissions regraded)" in out
+    after = _untouched(course)
+    assert after[1] == before[1]  # the gradebook's scores
+    assert {k: v[1] for k, v in after[2].items() if k.startswith("grading")} == \
+        {k: v[1] for k, v in before[2].items() if k.startswith("grading")}  # records and CSVs, byte for byte
+    assert regrade.last_regrade(course.root, A).path == path

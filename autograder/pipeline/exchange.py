@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import nbformat
 from nbgrader.apps.zipcollectapp import ZipCollectApp
 from nbgrader.exchange.default import ExchangeSubmit
 from nbgrader.plugins import FileNameCollectorPlugin
@@ -52,6 +53,28 @@ def release(course: CourseRoot, assignment: str, due: str | None = None) -> Path
     api.unrelease(assignment)  # re-releasing replaces the outbound copy
     check(api.release_assignment(assignment), f"release_assignment {assignment}")
     return course.exchange_root(cfg) / course.course_id(cfg) / "outbound" / assignment
+
+
+def unreleased_points(course: CourseRoot, assignment: str) -> list[str]:
+    """Grade cells whose points in ``source/`` differ from the gradebook's, which nbgrader's
+    autograde restores from the last release: grading before releasing again would mix the two."""
+    from nbgrader.api import MissingEntry
+
+    changed = []
+    with course.gradebook() as gb:
+        for path in sorted(course.source(assignment).glob("*.ipynb")):
+            for cell in nbformat.read(path, as_version=4).cells:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if not meta.get("grade") or not meta.get("grade_id"):
+                    continue
+                try:
+                    released = gb.find_grade_cell(meta["grade_id"], path.stem, assignment).max_score
+                except MissingEntry:
+                    continue  # a new cell: nbgrader itself says to release first
+                if float(meta.get("points") or 0) != released:
+                    changed.append(f"{meta['grade_id']} is worth {float(meta.get('points') or 0):g} points "
+                                   f"in {path.relative_to(course.root)} but {released:g} as released")
+    return changed
 
 
 def collect(course: CourseRoot, assignment: str) -> list[str]:

@@ -23,7 +23,7 @@ from autograder.nbgrader_ext import handoff
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
 from autograder.judge import worker
 from autograder.judge.worker import GradingJob
-from autograder.pipeline import deadlines, pool, records_io, regrade as regrades
+from autograder.pipeline import deadlines, exchange, pool, records_io, regrade as regrades
 from autograder.pipeline.course import CourseRoot, failure_reason
 from autograder.reports.records import result_from_json
 from autograder.sandbox.bwrap import BwrapSandbox
@@ -90,6 +90,10 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         raise AuthoringError(
             f"no submissions of {assignment} in {course.root / 'submitted'}: "
             f"run `python -m autograder collect {assignment}` (or zip-collect) first")
+    stale = [] if dry_run else exchange.unreleased_points(course, assignment)
+    if stale:  # nbgrader would score against the old points: a full score above them is refused
+        raise AuthoringError("; ".join(stale) + f": run `python -m autograder release {assignment}` "
+                             "first, so the gradebook takes the new points (--dry-run shows the change now)")
     api = course.api(_grading_config(sandbox, limits or {}))
     plain = os.environ.get("AUTOGRADER_GRADER", "sandboxed") == "plain"
     if regrade and plain:
