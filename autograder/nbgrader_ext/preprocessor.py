@@ -75,7 +75,8 @@ class SandboxedGrading(NbGraderPreprocessor):
         info = resources["nbgrader"]
         job = self.job(info["student"], info["assignment"], info["notebook"])
         result = handoff.take(job) or _remembered(job) or worker.grade(job)
-        _last[:] = [(job, handoff.notebook_digest(job), result)]
+        if not job.notebook:
+            _last[:] = [(job, handoff.notebook_digest(job), result)]
         save_result(result, record_path(job.course_root, job.assignment, job.student))
         if result.status != "graded":  # test cells left without output would get full credit
             raise SubmissionError(result.reason or "the submission could not be graded")
@@ -90,7 +91,7 @@ _last: list[tuple[GradingJob, str, SubmissionResult]] = []
 
 def _remembered(job: GradingJob) -> SubmissionResult | None:
     for graded, digest, result in _last:
-        if not job.notebook and graded == job and digest == handoff.notebook_digest(job):
+        if graded == job and digest == handoff.notebook_digest(job):
             return result
     return None
 

@@ -71,8 +71,9 @@ def unreleased_points(course: CourseRoot, assignment: str) -> list[str]:
                     released = gb.find_grade_cell(meta["grade_id"], path.stem, assignment).max_score
                 except MissingEntry:
                     continue  # a new cell: nbgrader itself says to release first
-                if float(meta.get("points") or 0) != released:
-                    changed.append(f"{meta['grade_id']} is worth {float(meta.get('points') or 0):g} points "
+                points = float(meta.get("points") or 0)
+                if points != released:
+                    changed.append(f"{meta['grade_id']} is worth {points:g} points "
                                    f"in {path.relative_to(course.root)} but {released:g} as released")
     return changed
 
