@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.reports.feedback_html import (
-    manual_scores_from_gradebook, ta_comments_from_gradebook, write_feedback_page,
-)
+from autograder.reports.feedback_html import ta_grades_from_gradebook, write_feedback_page
 from autograder.judge.results import CheckResult, Counterexample, PartResult, SubmissionResult
 from autograder.reports.feedback_text import render_part
 from browser import CHROMIUM, SKIP_REASON, dump_dom, non_white_fraction, screenshot
@@ -137,16 +135,15 @@ def test_gradebook_comments_and_manual_scores(tmp_path, monkeypatch):
         grade = gb.find_grade("written_bowl", "loss_functions", "loss_functions", "carol")
         grade.manual_score, grade.extra_credit = 3.0, 0.5
         gb.db.commit()
-    assert ta_comments_from_gradebook(url, "loss_functions", "carol") == {
-        "mse_solution": "Check the 1/2 factor."}
-    assert manual_scores_from_gradebook(url, "loss_functions", "carol") == {
-        "written_bowl": (3.5, 4.0)}
-    assert ta_comments_from_gradebook(url, "loss_functions", "nobody") == {}
+    carol = ta_grades_from_gradebook(url, "loss_functions", "carol")
+    assert carol.comments == {"mse_solution": "Check the 1/2 factor."}
+    assert carol.scores == {"written_bowl": (3.5, 4.0)}
+    assert ta_grades_from_gradebook(url, "loss_functions", "nobody").comments == {}
 
 
 def test_missing_gradebook_is_an_error_not_a_new_empty_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="gradebook.db"):
-        ta_comments_from_gradebook(f"sqlite:///{tmp_path}/gradebook.db", "a", "s")
+        ta_grades_from_gradebook(f"sqlite:///{tmp_path}/gradebook.db", "a", "s")
     assert not (tmp_path / "gradebook.db").exists()
 
 

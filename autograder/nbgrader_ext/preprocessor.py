@@ -16,6 +16,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
 from autograder.errors import SubmissionError
+from autograder.judge.notebook import HIDDEN_BEGIN, HIDDEN_END
 from autograder.judge.results import SubmissionResult
 from autograder.nbgrader_ext import handoff
 from autograder.judge import worker
@@ -25,7 +26,7 @@ from autograder.reports.feedback_text import render_part
 from autograder.reports.records import record_path, save_result
 from autograder.sandbox.limits import Limits, MiB
 
-HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
+HIDDEN_BLOCK = re.compile(f"{re.escape(HIDDEN_BEGIN)}.*?{re.escape(HIDDEN_END)}\n?", re.DOTALL)
 
 
 class SandboxedGrading(NbGraderPreprocessor):

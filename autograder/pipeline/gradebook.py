@@ -67,10 +67,7 @@ def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
         if record is not None:
             folder.mkdir(parents=True, exist_ok=True)
             late = deadlines.late_line(db_url, assignment, student)
-            ta = feedback_text.TAGrades(
-                scores=feedback_html.manual_scores_from_gradebook(db_url, assignment, student),
-                comments=feedback_html.ta_comments_from_gradebook(db_url, assignment, student),
-                unanswered=feedback_html.unanswered_from_gradebook(db_url, assignment, student))
+            ta = feedback_html.ta_grades_from_gradebook(db_url, assignment, student)
             (folder / FEEDBACK_TEXT).write_text(feedback_text.render_submission(record, late, ta))
             written.append(folder / FEEDBACK_TEXT)
             written.append(feedback_html.write_feedback_page(

@@ -15,7 +15,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.judge.results import PartResult, SubmissionResult
-from autograder.reports.feedback_text import clean, summary_line
+from autograder.reports.feedback_text import TAGrades, clean, summary_line
 from autograder.reports.feedback_view import Cause, Example, Rule, part_view, points
 from autograder.reports.html_common import esc, img, page, table
 
@@ -38,40 +38,28 @@ def _notebooks(gb: Gradebook, assignment: str, student: str):
         return []
 
 
-def ta_comments_from_gradebook(db_url: str, assignment: str, student: str) -> dict[str, str]:
-    """Comments a TA typed in formgrader, by cell name; empty if the student has no submission.
+def ta_grades_from_gradebook(db_url: str, assignment: str, student: str) -> TAGrades:
+    """What TAs entered in formgrader (one gradebook session); empty if the student has no submission.
 
-    Only ``manual_comment`` counts: nbgrader's ``auto_comment`` ("No response.") is not a TA's.
-    """
-    with _open(db_url) as gb:
-        return {c.name: c.manual_comment for nb in _notebooks(gb, assignment, student)
-                for c in nb.comments if c.manual_comment and c.manual_comment.strip()}
-
-
-def manual_scores_from_gradebook(db_url: str, assignment: str,
-                                 student: str) -> dict[str, tuple[float, float]]:
-    """(score incl. extra credit, max score) for every grade a TA set by hand, by grade id."""
-    with _open(db_url) as gb:
-        return {g.name: (g.manual_score + (g.extra_credit or 0.0), g.max_score)
-                for nb in _notebooks(gb, assignment, student) for g in nb.grades
-                if g.manual_score is not None}
-
-
-def unanswered_from_gradebook(db_url: str, assignment: str,
-                              student: str) -> dict[str, tuple[float, float, str]]:
-    """(score, max score, nbgrader's comment) of written answers nbgrader scored itself, by grade id.
-
-    An answer cell left as released gets 0 and "No response." at autograde time and needs no TA,
-    so the staff report does not list it as pending: the page must not say "Not graded yet" for
-    it either. A score a TA sets later wins (``manual_scores_from_gradebook``).
+    Comments: only ``manual_comment`` counts, nbgrader's ``auto_comment`` ("No response.") is not a
+    TA's. Scores: every grade a TA set by hand, with extra credit. Unanswered: written answers
+    nbgrader scored itself, with its comment. An answer cell left as released gets 0 and "No
+    response." at autograde time and needs no TA, so the staff report does not list it as pending:
+    the page must not say "Not graded yet" for it either; a score a TA sets later wins.
     """
     with _open(db_url) as gb:
         notebooks = _notebooks(gb, assignment, student)
-        notes = {c.name: c.auto_comment or "" for nb in notebooks for c in nb.comments}
-        return {g.name: (g.auto_score, g.max_score, notes.get(g.name, ""))
-                for nb in notebooks for g in nb.grades
-                if g.cell_type == "markdown" and g.manual_score is None
-                and g.auto_score is not None and not g.needs_manual_grade}
+        comments = [c for nb in notebooks for c in nb.comments]
+        grades = [g for nb in notebooks for g in nb.grades]
+        notes = {c.name: c.auto_comment or "" for c in comments}
+        return TAGrades(
+            scores={g.name: (g.manual_score + (g.extra_credit or 0.0), g.max_score)
+                    for g in grades if g.manual_score is not None},
+            comments={c.name: c.manual_comment for c in comments
+                      if c.manual_comment and c.manual_comment.strip()},
+            unanswered={g.name: (g.auto_score, g.max_score, notes.get(g.name, "")) for g in grades
+                        if g.cell_type == "markdown" and g.manual_score is None
+                        and g.auto_score is not None and not g.needs_manual_grade})
 
 
 def _stem(name: str) -> str:
@@ -183,7 +171,7 @@ def write_feedback_page(result: SubmissionResult, path: str | Path,
                         manual_scores: dict[str, tuple[float, float]] | None = None,
                         late: str | None = None,
                         unanswered: dict[str, tuple[float, float, str]] | None = None) -> Path:
-    """Write the page; comments and scores come from the ``*_from_gradebook`` helpers,
+    """Write the page; comments and scores come from ``ta_grades_from_gradebook``,
     ``late`` from the gradebook's due date (``pipeline/deadlines.late_line``)."""
     scores, unanswered = manual_scores or {}, unanswered or {}
     placed, left = _placed_comments(result.parts, ta_comments or {})

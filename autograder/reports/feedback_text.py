@@ -98,7 +98,7 @@ def summary_line(result: SubmissionResult) -> str:
 
 @dataclass(frozen=True)
 class TAGrades:
-    """What TAs entered in formgrader, from the gradebook (``feedback_html.*_from_gradebook``)."""
+    """What TAs entered in formgrader, from the gradebook (``feedback_html.ta_grades_from_gradebook``)."""
 
     scores: dict[str, tuple[float, float]]  # grade id -> (score with extra credit, max)
     comments: dict[str, str]  # grade id -> the TA's comment, on any cell
