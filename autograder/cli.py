@@ -132,6 +132,30 @@ def cmd_report(args) -> None:
     print(f"report written to {write_class_report(_course(args), args.assignment, args.out)}")
 
 
+def cmd_serve(args) -> None:
+    from autograder.service.loop import serve  # loads the grader: only here
+
+    serve(_course(args), _service_overrides(args), sandbox=not args.no_sandbox, jobs=args.jobs)
+
+
+def cmd_service_status(args) -> None:
+    from autograder.service.loop import state_file
+    from autograder.service.status import read_status
+
+    print("\n".join(read_status(state_file(_course(args))).lines()))
+
+
+def _service_overrides(args):
+    from traitlets.config import Config
+
+    cfg = Config()
+    if args.polling:
+        cfg.InstantFeedback.polling = True
+    if args.metrics_port is not None:
+        cfg.InstantFeedback.metrics_port = args.metrics_port
+    return cfg
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -220,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("report", cmd_report, "write the staff HTML report of a graded assignment")
     p.add_argument("--out", type=Path, default=None,
                    help="HTML path (default: reports/ASSIGNMENT.html)")
+    p = command("serve", cmd_serve, "grade each submission as it reaches the exchange and release its "
+                "feedback there (runs until stopped; traits: c.InstantFeedback)", assignment=False)
+    _jobs_option(p)
+    p.add_argument("--no-sandbox", action="store_true", help="as for grade")
+    p.add_argument("--polling", action="store_true",
+                   help="list the inbound folder instead of inotify (an exchange on NFS; c.InstantFeedback.polling)")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="port of /metrics on 127.0.0.1 (default: c.InstantFeedback.metrics_port, 9464; "
+                        "0: any free port; -1: none)")
+    command("service-status", cmd_service_status,
+            "what the grading service is doing: queue depth, p50/p95 submit-to-feedback, counts",
+            assignment=False)
     return parser
 
 
