@@ -1,6 +1,7 @@
 """nbgrader configuration of the dl-losses course. The course root is the folder of this file,
 so the course works wherever it is checked out (and in temporary copies made by the tests)."""
 import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 -- provided by traitlets when nbgrader loads this file
@@ -23,6 +24,17 @@ c.Exchange.root = os.environ.get("AUTOGRADER_EXCHANGE", str(ROOT / "exchange"))
 # Kernels started by nbgrader inherit this environment: the hidden test cells of the source
 # notebook run `from autograder.inkernel import grade_part`, so the course root must be importable.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+if str(ROOT) not in sys.path:  # formgrader, started by `jupyter lab`, imports the staff-page steps below
+    sys.path.insert(0, str(ROOT))
+
+# Student content is hostile in staff pages too (README, "Threat model"). Formgrader's grading page
+# and nbgrader's feedback HTML render a student's markdown with raw HTML and unsafe links shown as
+# text, raw cells as text, saved outputs as text and raster images, all through the nh3 sanitiser;
+# what was neutralised is shown, and the submission flagged. The course venv's Jupyter also loads
+# autograder.staff_pages.server_extension (setup.sh enables it): a Content-Security-Policy on the
+# grading page and submission files served as sandboxed text.
+c.HTMLExporter.filters = {"markdown2html": "autograder.staff_pages.markdown.markdown2html"}
+c.HTMLExporter.preprocessors = ["autograder.staff_pages.cells.InertStudentContent"]
 
 # Autograde with the trusted grader: student cells run in a bubblewrap sandbox, test cells are
 # judged in nbgrader's own process (autograder/nbgrader_ext/preprocessor.py). Its limits are

@@ -17,3 +17,10 @@ if ((${#need[@]})); then
 fi
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/pip install -q -r requirements.txt
+# The course root on the venv's path, and the staff-page server extension enabled for its Jupyter,
+# so a TA's plain `jupyter lab` in the course root serves formgrader under a Content-Security-Policy.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$PWD" > "$site/autograder-course.pth"
+mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+echo '{"ServerApp": {"jpserver_extensions": {"autograder.staff_pages.server_extension": true}}}' \
+  > .venv/etc/jupyter/jupyter_server_config.d/autograder.json

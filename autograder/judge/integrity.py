@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 from typing import Iterable
 
 from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.judge.results import Flag
+from autograder.staff_pages import cells
+
+# What a browser would run if staff opened it: formgrader serves these from a submission as text.
+ACTIVE_FILE_TYPES = frozenset({".html", ".htm", ".xhtml", ".xht", ".shtml", ".svg", ".svgz",
+                               ".xml", ".xsl", ".js", ".mjs", ".pdf", ".swf"})
 
 FORBIDDEN_NAMES = frozenset({
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -112,3 +118,22 @@ def escape_signs(errors: Iterable[str]) -> list[Flag]:
 
 def runtime_forbidden(function: str, used: Iterable[str]) -> list[Flag]:
     return [Flag("forbidden-call", f"{function}() called {name} while being graded") for name in sorted(set(used))]
+
+
+def active_content(folder: Path, read_notebook) -> list[Flag]:
+    """What staff pages show as text instead of rendering (``staff_pages``): HTML, unsafe links,
+    rich outputs, raw cells in a notebook, and files a browser would run. No honest answer needs
+    them, so a person looks; the pages themselves are safe either way."""
+    flags = []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if path.suffix == ".ipynb":
+            try:
+                found = cells.findings(read_notebook(path))
+            except ValueError:  # unreadable: its grading says so
+                continue
+            if found:
+                flags.append(Flag("active-content", f"{name}: {'; '.join(found)} (shown to staff as text)"))
+        elif path.suffix.lower() in ACTIVE_FILE_TYPES:
+            flags.append(Flag("active-content", f"{name}: a file a browser would run (served to staff as text)"))
+    return flags

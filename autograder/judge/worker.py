@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from autograder.errors import AuthoringError, SubmissionError
-from autograder.judge import test_cells
+from autograder.judge import integrity, test_cells
 from autograder.judge.grader import Assignment, Settings, grade_submission, ungradable
 from autograder.judge.input_cache import cache_key, load_or_build
 from autograder.judge.notebook import read_notebook
@@ -69,7 +69,14 @@ def prepare(course_root: str, assignment: str, max_examples: int, sandboxed: boo
 
 
 def grade(job: GradingJob) -> SubmissionResult:
-    """Grade ``job``; a notebook that cannot be read is an ungradable result, never an exception."""
+    """Grade ``job``; a notebook that cannot be read is an ungradable result, never an exception.
+    Content that staff pages neutralise (HTML, scripts, active files) is flagged for a person."""
+    result = _graded(job)
+    active = integrity.active_content(Path(job.submission), read_notebook)
+    return replace(result, flags=result.flags + tuple(active)) if active else result
+
+
+def _graded(job: GradingJob) -> SubmissionResult:
     assignment = _assignment(job.course_root, job.assignment)
     files = Path(job.submission)
     if isinstance(assignment, OrdinaryAssignment):

@@ -12,6 +12,7 @@ from autograder.errors import AuthoringError
 from autograder.pipeline import deadlines, records_io
 from autograder.pipeline.course import CourseRoot, check
 from autograder.reports import feedback_html, feedback_text
+from autograder.staff_pages import csp
 
 FEEDBACK_TEXT = "feedback.txt"
 FEEDBACK_PAGE = "feedback.html"  # ours; nbgrader's page is named after the notebook
@@ -62,7 +63,7 @@ def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
     for student in sorted(set(_autograded_students(course, assignment))
                           | set(course.recorded_students(assignment))):
         folder = course.feedback(student, assignment)
-        written.extend(p for p in sorted(folder.glob("*.html")) if p.name != FEEDBACK_PAGE)
+        written.extend(_police_nbgrader_pages(course, student, assignment))
         record = records_io.load(course, student, assignment)
         if record is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,20 @@ def require_assignment(gb, assignment: str):
     if assignment not in {a.name for a in gb.assignments}:
         raise AuthoringError(f"assignment {assignment!r} is not in the gradebook: release and grade it first")
     return gb.find_assignment(assignment)
+
+
+def _police_nbgrader_pages(course: CourseRoot, student: str, assignment: str) -> list[Path]:
+    """nbgrader's page of each graded notebook, with a Content-Security-Policy of its own.
+
+    Only those: other ``.html`` files in the folder are the student's own, copied back by nbgrader.
+    """
+    graded = course.root / "autograded" / student / assignment
+    pages = [course.feedback(student, assignment) / f"{nb.stem}.html" for nb in sorted(graded.glob("*.ipynb"))]
+    for page in (p for p in pages if p.is_file()):
+        text = page.read_text(encoding="utf-8")
+        if 'http-equiv="Content-Security-Policy"' not in text:
+            page.write_text(csp.with_meta_policy(text), encoding="utf-8")
+    return [p for p in pages if p.is_file()]
 
 
 def _autograded_students(course: CourseRoot, assignment: str) -> list[str]:
