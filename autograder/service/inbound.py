@@ -128,6 +128,7 @@ def snapshot(folder: Path, spool: Path, check_owner: bool, max_bytes: int) -> Sn
             raise Incomplete("submission_secret.txt not written yet")
         stamp = _read_small(fd, "timestamp.txt", 200)
         shutil.rmtree(target, ignore_errors=True)
+        spool.mkdir(mode=0o700, parents=True, exist_ok=True)
         _copy_tree(fd, target, [max_bytes, MAX_ENTRIES], True)
     except PermissionError as exc:
         shutil.rmtree(target, ignore_errors=True)

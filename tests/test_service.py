@@ -1,0 +1,237 @@
+"""The grading service's parts, fast: the token bucket, the fair queue, the policy levels, the
+timestamp flag, the state store, the inbound snapshot, the release into the exchange, the lock."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from autograder.errors import AuthoringError
+from autograder.judge.results import CheckResult, Counterexample, Flag, PartResult, SubmissionResult
+from autograder.service import inbound, policy, release, status
+from autograder.service.config import InstantFeedback
+from autograder.service.queue import plan
+from autograder.service.ratelimit import Bucket
+from autograder.service.store import Store, Submission
+
+SECRET = "ab" * 64
+
+
+# -- token bucket ---------------------------------------------------------------------------
+def test_bucket_gives_capacity_at_once_then_one_per_period_share():
+    bucket = Bucket(capacity=5, period=3600)
+    tokens, updated = None, None
+    for i in range(5):
+        granted, tokens, _ = bucket.take(tokens, updated, 1000.0)
+        updated = 1000.0
+        assert granted, i
+    granted, tokens, next_at = bucket.take(tokens, updated, 1000.0)
+    assert not granted and next_at == pytest.approx(1000.0 + 720.0)
+    assert not bucket.take(tokens, 1000.0, 1000.0 + 719.0)[0]
+    assert bucket.take(tokens, 1000.0, next_at)[0]  # exactly then, despite float rounding
+
+
+def test_bucket_never_holds_more_than_capacity():
+    assert Bucket(2, 60).level(0.0, 0.0, 10_000.0) == 2.0
+
+
+# -- the queue ----------------------------------------------------------------------------
+def _sub(student: str, at: float, suspect: int = 0, assignment: str = "a") -> Submission:
+    return Submission(id=f"{student}+{assignment}+{at}", student=student, assignment=assignment,
+                      seen_at=at, state="queued", suspect=suspect)
+
+
+def test_a_students_twenty_submissions_are_one_grading_and_do_not_delay_anyone_first():
+    flood = [_sub("ann", float(t)) for t in range(20)]
+    first = _sub("bob", 5.5)
+    picked = plan(flood + [first], set(), False, free=2)
+    assert [(latest.id, len(older)) for latest, older in picked] == [(flood[-1].id, 19), (first.id, 0)]
+    # ann's grading in hand and more of hers queued: bob comes next, not ann again
+    picked = plan(flood[5:] + [first], {("ann", "a")}, False, free=1)
+    assert [latest.id for latest, _ in picked] == [first.id]
+
+
+def test_keys_are_served_in_arrival_order_of_their_oldest_waiting_submission():
+    subs = [_sub("cy", 3.0), _sub("ann", 1.0), _sub("bob", 2.0), _sub("ann", 4.0)]
+    assert [latest.student for latest, _ in plan(subs, set(), False, free=3)] == ["ann", "bob", "cy"]
+    assert [latest.seen_at for latest, _ in plan(subs, set(), False, free=1)] == [4.0]
+
+
+def test_a_suspect_runs_alone():
+    subs = [_sub("ann", 1.0), _sub("bob", 2.0, suspect=1)]
+    assert plan(subs, {("cy", "a")}, False, free=2) == []  # waits until nothing else is in hand
+    assert [(l.student, o) for l, o in plan(subs, set(), False, free=2)] == [("bob", [])]
+    assert plan(subs, {("bob", "a")}, True, free=1) == []  # and nothing beside it
+
+
+# -- policy ---------------------------------------------------------------------------------
+def _result() -> SubmissionResult:
+    cx = Counterexample(inputs=(("y_pred", "tensor([1.])"),), expected="0.5", got="1.0", by_hand="1/2")
+    hidden = PartResult("mse_hidden", "mse: hidden properties", ("mse",), 5.0, 2.0, checks=(
+        CheckResult("mean of squared errors", False, 2.0, message="expected 0.5, got 1.0",
+                    counterexample=cx, example=cx, diagnosis="sums instead of averaging", image_png=b"png"),
+        CheckResult("0-d tensor", True, 1.0)))
+    public = PartResult("mse_public", "mse: the lesson's examples", ("mse",), 1.0, 0.0, checks=(
+        CheckResult("mse([2], [1])", False, 1.0, message="gave 2", example=cx),))
+    cells = PartResult("squares", "squares", (), 2.0, 0.0,
+                       error="AssertionError: expected [1, 4], in a hidden test")
+    return SubmissionResult("ann", "a", "graded", parts=(public, hidden, cells),
+                            flags=(Flag("tamper", "for TAs"),))
+
+
+HIDDEN = frozenset({"mse_hidden", "squares"})
+
+
+def test_public_level_shows_only_parts_without_hidden_tests():
+    shown = policy.visible(_result(), "public", HIDDEN)
+    assert [p.grade_id for p in shown.parts] == ["mse_public"]
+    assert shown.parts[0].checks[0].example is not None  # public checks in full
+    assert shown.flags == () and shown.max_score == 1.0
+    assert "2 parts with hidden checks (7 points)" in policy.withheld(_result(), "public", HIDDEN)
+
+
+def test_scores_level_keeps_scores_and_the_likely_mistake_but_no_inputs():
+    shown = policy.visible(_result(), "scores", HIDDEN)
+    hidden = shown.parts[1]
+    assert hidden.score == 2.0 and hidden.checks[0].diagnosis == "sums instead of averaging"
+    assert hidden.checks[0].counterexample is None and hidden.checks[0].example is None
+    assert hidden.checks[0].image_png is None and hidden.checks[0].message == ""
+    assert shown.parts[2].error == "AssertionError, in a hidden test"  # the asserted values stay hidden
+    assert shown.parts[0] == _result().parts[0] and shown.flags == ()
+
+
+def test_all_level_keeps_everything_but_staff_flags():
+    shown = policy.visible(_result(), "all", HIDDEN)
+    assert shown.parts == _result().parts and shown.flags == ()
+
+
+def test_level_depends_on_the_time_of_record_against_the_students_due_date():
+    due = dt.datetime(2026, 12, 1, 23, 59)
+    before = due.replace(tzinfo=dt.timezone.utc).timestamp() - 1
+    after = before + 2
+    assert policy.level_for("scores", "none", before, due) == "scores"
+    assert policy.level_for("scores", "none", after, due) is None
+    assert policy.level_for("public", "all", after, due) == "all"
+    assert policy.level_for("public", "none", after, None) == "public"  # no due date
+
+
+@pytest.mark.parametrize("stamp, flagged", [
+    ("2026-12-06 10:00:00.000000 UTC", False),          # the moment it was seen
+    ("2026-12-06 09:59:00.000000 UTC", False),          # a minute's drift: within tolerance
+    ("2026-12-06 09:00:00.000000 UTC", True),           # an hour earlier: edited
+    ("2026-12-06 11:00:00 CET", False),                 # another zone, same instant
+    ("yesterday", True), (None, True)])
+def test_timestamp_flag(stamp, flagged):
+    seen = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.timezone.utc).timestamp()
+    assert (policy.timestamp_flag(stamp, seen, 120.0) is not None) == flagged
+
+
+def test_hidden_parts_are_read_from_the_instructor_notebook():
+    hidden = policy.hidden_parts(Path(__file__).resolve().parents[1] / "source" / "loss_functions")
+    assert "mse_hidden" in hidden and "mse_public" not in hidden
+
+
+def test_traits_have_defaults_and_read_the_config():
+    assert (InstantFeedback().visibility, InstantFeedback().rate_limit, InstantFeedback().after_due_visibility,
+            InstantFeedback().metrics_host) == ("scores", 5, "none", "127.0.0.1")
+    cfg = Config()
+    cfg.InstantFeedback.visibility = "public"
+    assert InstantFeedback(config=cfg).visibility == "public"
+    cfg.InstantFeedback.visibility = "everything"
+    with pytest.raises(Exception):
+        InstantFeedback(config=cfg)
+
+
+# -- store ----------------------------------------------------------------------------------
+def test_store_requeues_what_was_in_hand_and_counts_releases(tmp_path):
+    store = Store(tmp_path / "state.sqlite")
+    assert stat.S_IMODE((tmp_path / "state.sqlite").stat().st_mode) == 0o600  # holds secrets
+    store.add("x", "ann", "a", 10.0, "watch")
+    store.add("x", "ann", "a", 99.0, "watch")  # seen again: the first time stays the time of record
+    store.update("x", state="grading")
+    assert store.requeue_unfinished() == 1 and store.get("x").state == "queued"
+    store.update("x", state="graded", record="{}")
+    store.mark_released("x", 12.5, outcome="graded")
+    sub = store.get("x")
+    assert (sub.seen_at, sub.state, sub.releases, sub.record) == (10.0, "released", 1, None)
+    assert store.latencies() == [2.5]
+    store.close()
+
+
+# -- inbound ----------------------------------------------------------------------------------
+def _submission(inbound_dir: Path, name: str, secret: str | None = SECRET) -> Path:
+    folder = inbound_dir / name
+    folder.mkdir(parents=True)
+    (folder / "a.ipynb").write_text("{}")
+    (folder / "timestamp.txt").write_text("2026-12-06 10:00:00.000000 UTC")
+    if secret is not None:
+        (folder / "submission_secret.txt").write_text(secret)
+    return folder
+
+
+def test_snapshot_copies_the_notebooks_but_no_link_secret_or_timestamp(tmp_path):
+    me = __import__("pwd").getpwuid(os.getuid()).pw_name
+    folder = _submission(tmp_path / "inbound", f"{me}+a+2026-12-06 10:00:00.000000 UTC+r4nd")
+    (tmp_path / "solutions.ipynb").write_text("secret solutions")
+    (folder / "link.ipynb").symlink_to(tmp_path / "solutions.ipynb")
+    snap = inbound.snapshot(folder, tmp_path / "spool", True, 1 << 20)
+    assert (snap.student, snap.assignment, snap.secret, snap.notebooks) == (me, "a", SECRET, ("a",))
+    assert sorted(p.name for p in snap.folder.iterdir()) == ["a.ipynb"]
+
+
+def test_snapshot_waits_for_the_secret_and_refuses_bad_folders(tmp_path):
+    me = __import__("pwd").getpwuid(os.getuid()).pw_name
+    spool = tmp_path / "spool"
+    with pytest.raises(inbound.Incomplete):
+        inbound.snapshot(_submission(tmp_path / "in", f"{me}+a+t+r", secret=None), spool, True, 1 << 20)
+    with pytest.raises(inbound.Refused, match="belongs to"):
+        inbound.snapshot(_submission(tmp_path / "in", "someone_else+a+t+r"), spool, True, 1 << 20)
+    with pytest.raises(inbound.Refused, match="larger"):
+        inbound.snapshot(_submission(tmp_path / "in", f"{me}+a+t+big"), spool, True, 1)
+    (tmp_path / "in" / f"{me}+a+t+link").symlink_to(tmp_path / "in" / f"{me}+a+t+r")
+    with pytest.raises(inbound.Refused):
+        inbound.snapshot(tmp_path / "in" / f"{me}+a+t+link", spool, True, 1 << 20)
+    assert inbound.parse_name("ann+a+2026-12-06 10:00:00 UTC+xyz") == ("ann", "a")
+    assert inbound.parse_name("notes.txt") is None
+
+
+# -- release ----------------------------------------------------------------------------------
+def test_publish_writes_where_nbgrader_fetch_feedback_looks_once(tmp_path):
+    from nbgrader.utils import notebook_hash
+
+    course = tmp_path / "exchange" / "course"
+    assert release.publish(course, SECRET, ["a", "b"], "<p>hi</p>")
+    for notebook in ("a", "b"):
+        name = hashlib.md5((SECRET + notebook).encode()).hexdigest()
+        assert name == notebook_hash(secret=SECRET, notebook_id=notebook)
+        path = course / "feedback" / f"{name}.html"
+        assert path.read_text() == "<p>hi</p>" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((course / "feedback").stat().st_mode) == 0o711  # enter, not list
+    assert not release.publish(course, SECRET, ["a", "b"], "<p>hi</p>")  # the same bytes: not again
+    assert sorted(p.name for p in (course / "feedback").iterdir() if p.name.startswith(".")) == []
+
+
+def test_feedback_page_says_what_it_is_and_escapes_the_student():
+    result = SubmissionResult("<b>ann</b>", "a", "graded", parts=(_result().parts[0],))
+    html = release.feedback_html(result, 0.0, "UTC", ["note <i>x</i>"])
+    assert "Instant feedback on your submission received 1970-01-01 00:00 UTC" in html
+    assert "<b>ann</b>" not in html and "note &lt;i&gt;x&lt;/i&gt;" in html
+
+
+# -- one service per course ----------------------------------------------------------------------
+def test_a_second_service_is_refused_while_the_first_holds_the_lock(tmp_path):
+    state = tmp_path / "state.sqlite"
+    assert not status.running(state)
+    fd = status.acquire(state)
+    try:
+        assert status.running(state)
+        with pytest.raises(AuthoringError, match=f"already running for this course \\(pid {os.getpid()}"):
+            status.acquire(state)
+    finally:
+        os.close(fd)
+    assert not status.running(state)
