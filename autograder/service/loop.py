@@ -96,6 +96,8 @@ class Service:
         self.stopping = True
 
     def _start(self) -> None:
+        for sub in self.store.in_state("grading"):  # its grading was lost with the last run: not counted
+            self._refund(sub)
         requeued = self.store.requeue_unfinished()
         self.known = self.store.known()
         assignments = sorted(inbound.released(self.exchange))
@@ -239,9 +241,11 @@ class Service:
                 self._over_limit([*older, latest], lambda s: next_at)
                 continue
             self.store.set_bucket(latest.student, latest.assignment, left, now, 0.0)
-            for sub in older:
+            for sub in older:  # answered by the latest one's feedback; told so unless told already
                 if sub.noticed_at is None:
                     self._notice(sub, "superseded", release.superseded_lines(latest.seen_at, self.timezone))
+                else:
+                    self._log("superseded", sub, f"by {latest.id}")
                 self.store.update(sub.id, state="superseded")
             folder = self.spool / latest.id
             job = self.graders.job(latest.student, latest.assignment, folder, str(self.inbound / latest.id))
