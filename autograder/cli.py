@@ -21,7 +21,7 @@ from autograder.pipeline.gradescope_bundle import build_bundle
 from autograder.pipeline.lms_export import export_canvas
 from autograder.pipeline.pool import default_jobs
 from autograder.pipeline.regrade import format_regrade
-from autograder.pipeline.records_io import write_class_report
+from autograder.pipeline.records_io import timestamp_flags, write_class_report
 
 DEFAULT_ASSIGNMENT = "loss_functions"
 
@@ -130,6 +130,10 @@ def cmd_grade_notebook(args) -> None:
 
 def cmd_report(args) -> None:
     print(f"report written to {write_class_report(_course(args), args.assignment, args.out)}")
+    flagged = timestamp_flags(_course(args), args.assignment)
+    if flagged:
+        print(f"warning: {len(flagged)} submissions have a timestamp.txt earlier than when the grading service "
+              "saw them: see \"Submission times\" in the report", file=sys.stderr)
 
 
 def cmd_serve(args) -> None:

@@ -235,3 +235,23 @@ def test_a_second_service_is_refused_while_the_first_holds_the_lock(tmp_path):
     finally:
         os.close(fd)
     assert not status.running(state)
+
+
+# -- the staff report shows the service's timestamp flags ---------------------------------------
+def test_report_shows_forged_timestamps_flagged_by_the_service(tmp_path):
+    from course_copy import copy_course
+
+    from autograder.pipeline import CourseRoot
+    from autograder.pipeline.records_io import save, write_class_report
+    from autograder.service import config
+
+    course = CourseRoot(copy_course(tmp_path / "course"))
+    save(course, SubmissionResult("ann", "loss_functions", "graded", parts=(_result().parts[0],)))
+    quiet = write_class_report(course, "loss_functions").read_text()
+    assert "Submission times" not in quiet  # the service never ran here: no section
+    store = Store(config.state_path(course, config.load(course)))
+    store.add("ann+loss_functions+2020-01-01 00:00:00 UTC+x", "ann", "loss_functions", 1e9, "watch")
+    store.update("ann+loss_functions+2020-01-01 00:00:00 UTC+x", flag="timestamp.txt says 2020-01-01 <b>")
+    store.close()
+    html = write_class_report(course, "loss_functions").read_text()
+    assert "Submission times" in html and "timestamp.txt says 2020-01-01 &lt;b&gt;" in html

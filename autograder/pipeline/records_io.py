@@ -55,7 +55,24 @@ def write_class_report(course: CourseRoot, assignment: str, out: Path | None = N
                                     manual_pending=manual_pending(course, assignment),
                                     last_regrade=regrade.last_regrade(course.root, assignment),
                                     deadline=deadlines.deadline_summary(course.db_url(), assignment,
-                                                                        deadlines.course_timezone(course)))
+                                                                        deadlines.course_timezone(course)),
+                                    timestamp_flags=timestamp_flags(course, assignment))
+
+
+def timestamp_flags(course: CourseRoot, assignment: str) -> list[tuple[str, str, str]] | None:
+    """(student, submission, why) of each timestamp.txt the grading service flagged; None when the
+    service never ran for this course (no state file)."""
+    from autograder.service import config
+    from autograder.service.store import Store
+
+    state = config.state_path(course, config.load(course))
+    if not state.is_file():
+        return None
+    store = Store(state, readonly=True)
+    try:
+        return store.flags(assignment)
+    finally:
+        store.close()
 
 
 def manual_pending(course: CourseRoot, assignment: str) -> dict[str, list[str]]:

@@ -132,6 +132,20 @@ def _manual(results: Sequence[SubmissionResult], pending: dict[str, list[str]] |
     return _section("manual", "Manual grading pending", body)
 
 
+def _timestamp_flags(rows: Sequence[tuple[str, str, str]] | None) -> str:
+    """Submissions whose timestamp.txt is earlier than when the grading service saw them."""
+    if rows is None:
+        return ""
+    if not rows:
+        return _section("timestamps", "Submission times", _none("No timestamp.txt disagrees with the "
+                                                                "time the grading service saw the submission."))
+    body = ("<p>The grading service saw these submissions later than their <code>timestamp.txt</code> says "
+            "(a file the student can edit). nbgrader's lateness uses that file: check these by hand.</p>"
+            + table(["Student", "Submission", "Why"], [[esc(s), f"<code>{esc(clean(i))}</code>", esc(clean(w))]
+                                                       for s, i, w in rows]))
+    return _section("timestamps", "Submission times", body)
+
+
 def _regrade(last: "LastRegrade | None") -> str:
     """The newest regrade that changed a score (``grade --regrade``): when, who, which parts."""
     if last is None:
@@ -152,16 +166,18 @@ def _regrade(last: "LastRegrade | None") -> str:
 def write_report(results: list[SubmissionResult], path: str | Path, *, assignment: str,
                  sandboxed: bool, manual_pending: dict[str, list[str]] | None = None,
                  last_regrade: "LastRegrade | None" = None, deadline: str | None = None,
-                 test_cells: bool = False) -> Path:
+                 test_cells: bool = False,
+                 timestamp_flags: Sequence[tuple[str, str, str]] | None = None) -> Path:
     """Write the staff report; ``manual_pending`` (from the gradebook) overrides the records;
     ``last_regrade`` is the newest regrade CSV's changes (``pipeline/regrade.py``); ``deadline``
     the due date and late work (``pipeline/deadlines.deadline_summary``); ``test_cells``: an ordinary
-    nbgrader assignment, whose tests ran in the student's process (``judge/test_cells.py``)."""
+    nbgrader assignment, whose tests ran in the student's process (``judge/test_cells.py``);
+    ``timestamp_flags``: (student, submission, why) from the grading service, None when it never ran."""
     deadline_line = f'<p class="meta">{esc(deadline[:1].upper() + deadline[1:])}</p>' if deadline else ""
     body = "\n".join([
         _header(results, assignment, sandboxed, test_cells) + deadline_line, _distribution(results), _parts(results),
         _mistakes(results), _flags(results), _ungradable(results),
-        _manual(results, manual_pending), _regrade(last_regrade)])
+        _manual(results, manual_pending), _regrade(last_regrade)] + ([_timestamp_flags(timestamp_flags)] if timestamp_flags is not None else []))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page(f"Grading report: {assignment}", body), encoding="utf-8")
