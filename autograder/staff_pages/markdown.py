@@ -54,6 +54,7 @@ _CLEANER = nh3.Cleaner(
     url_schemes=set(SAFE_SCHEMES) | {"data"},  # data: only as a raster image (the filter)
     filter_style_properties={"text-align"},
     link_rel="noopener noreferrer nofollow",
+    set_tag_attribute_values={"table": {"class": "table table-condensed table-bordered"}},  # Bootstrap's, in both pages
 )
 
 
@@ -114,6 +115,14 @@ class _InertRenderer(IPythonRenderer):
             if isinstance(bundle.get(mime), str):
                 return f"data:{mime};base64,{bundle[mime]}"
         return None
+
+    def block_code(self, code: str, info: str | None = None) -> str:
+        """A language name highlights the block; anything else after the fence is shown with it
+        (nbconvert would keep only its first word, in a class attribute)."""
+        if info and not re.fullmatch(r"[\w+#.-]+", info.strip()):
+            self.neutralised.append("markup after a code fence")
+            return "<pre><code>" + html.escape(f"{info.strip()}\n{code}") + "</code></pre>\n"
+        return super().block_code(code, info)
 
     def block_mermaidjs(self, code: str) -> str:
         return "<pre><code>" + html.escape(code) + "</code></pre>\n"
