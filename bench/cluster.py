@@ -24,6 +24,9 @@ from pathlib import Path
 from grading import make_course, scores, timed  # bench/grading.py, next to this script
 
 DASK = Path(sys.executable).with_name("dask")
+# Every server listens on the loopback interface only, never on the machine's own network address
+# (the HTTP server of --dashboard-address too, which starts even with --no-dashboard).
+LOOPBACK = ("--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0")
 
 
 def start_cluster(course: Path, workers: int, env: dict[str, str]) -> tuple[str, list[subprocess.Popen]]:
@@ -33,11 +36,11 @@ def start_cluster(course: Path, workers: int, env: dict[str, str]) -> tuple[str,
     info = course / "scheduler.json"
     info.unlink(missing_ok=True)
     quiet = {"cwd": course, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    started = [subprocess.Popen([DASK, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", info], **quiet)]
+    started = [subprocess.Popen([DASK, "scheduler", *LOOPBACK, "--port", "0", "--no-dashboard", "--scheduler-file", info], **quiet)]
     while not info.exists():
         time.sleep(0.2)
     address = json.loads(info.read_text())["address"]
-    started += [subprocess.Popen([DASK, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
+    started += [subprocess.Popen([DASK, "worker", address, *LOOPBACK, "--nthreads", "1", "--no-dashboard"], **quiet)
                 for _ in range(workers)]
     with Client(address, timeout=30) as client:
         client.wait_for_workers(workers, timeout=120)

@@ -27,6 +27,9 @@ pytestmark = pytest.mark.slow
 
 STUDENTS = ("ada", "dev", "ravi", "sam")  # correct, mistakes, a broken file, a deleted cell
 DASK = Path(sys.executable).with_name("dask")
+# Every server listens on the loopback interface only, never on the machine's own network address
+# (the HTTP server of --dashboard-address too, which starts even with --no-dashboard).
+LOOPBACK = ("--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0")
 
 
 def die_once_for_victim(job: GradingJob) -> str:
@@ -45,7 +48,8 @@ def course(tmp_path_factory) -> CourseRoot:
 
 @pytest.fixture(scope="module")
 def scheduler(course: CourseRoot):
-    """``dask scheduler`` and two ``dask worker``s, as a course would start them: in the course root.
+    """``dask scheduler`` and two ``dask worker``s, as a course would start them: in the course root,
+    listening (also their HTTP servers) on the loopback interface only.
 
     The tests folder is on the workers' path only for the fake grading functions above.
     """
@@ -53,16 +57,17 @@ def scheduler(course: CourseRoot):
            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
            "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
     info = course.root / "scheduler.json"
-    started = [subprocess.Popen([DASK, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", info],
+    started = [subprocess.Popen([DASK, "scheduler", *LOOPBACK, "--port", "0", "--no-dashboard", "--scheduler-file", info],
                                 cwd=course.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 60
         while not info.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         address = json.loads(info.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:"), address  # never on the machine's own interface
         for _ in range(2):
             started.append(subprocess.Popen(
-                [DASK, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                [DASK, "worker", address, *LOOPBACK, "--nthreads", "1", "--no-dashboard"],
                 cwd=course.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         yield address
     finally:
