@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,94 @@ def test_report_shows_forged_timestamps_flagged_by_the_service(tmp_path):
     store.close()
     html = write_class_report(course, "loss_functions").read_text()
     assert "Submission times" in html and "timestamp.txt says 2020-01-01 &lt;b&gt;" in html
+
+
+# -- the watcher: inotify, and listing for network filesystems ------------------------------------
+@pytest.mark.parametrize("polling", [False, True])
+def test_watcher_hears_a_new_submission_folder_within_a_second(tmp_path, polling):
+    from autograder.service.watcher import Watcher
+
+    inbox = tmp_path / "inbound"
+    inbox.mkdir()
+    (inbox / "old+a+t+r").mkdir()
+    watcher = Watcher(inbox, polling=polling, poll_seconds=0.2, rescan_seconds=30)
+    watcher.start()
+    try:
+        assert watcher.listing() == ["old+a+t+r"]  # the work list at start
+        time.sleep(0.3)  # the polling observer's first snapshot
+        made = time.time()
+        (inbox / "ann+a+t+r").mkdir()
+        (inbox / "ann+a+t+r" / "a.ipynb").write_text("{}")  # inside a submission: not watched
+        heard = []
+        while time.time() - made < 1.0 and not heard:
+            heard = [name for name, _ in watcher.drain(0.1)]
+        assert heard and set(heard) == {"ann+a+t+r"}, heard
+        assert not watcher.due_for_rescan()
+    finally:
+        watcher.stop()
+
+
+# -- a worker that dies: the service loop with a stand-in pool -----------------------------------
+class _StandInPool:
+    """``Graders`` without processes: the test decides how each grading ends."""
+
+    def __init__(self) -> None:
+        self.submitted: list = []
+        self.restarts = 0
+
+    def job(self, student, assignment, folder, origin):
+        from autograder.judge.worker import GradingJob
+
+        return GradingJob(course_root="", assignment=assignment, student=student, submission=str(folder), notebook="")
+
+    def submit(self, job):
+        from concurrent.futures import Future
+
+        future = Future()
+        self.submitted.append((job.student, future))
+        return future
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+
+def test_a_submission_that_kills_its_worker_costs_only_its_own_grading(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from course_copy import copy_course
+
+    from autograder.pipeline import CourseRoot
+    from autograder.reports.records import dumps, result_to_json
+    from autograder.service.loop import Service
+
+    course = CourseRoot(copy_course(tmp_path / "course"))
+    service = Service(course, jobs=2)
+    service.store = Store(service.state_path)
+    service.graders = pool = _StandInPool()
+    for i, student in enumerate(("mallory", "ann")):
+        sub_id = f"{student}+loss_functions+t+r"
+        service.store.add(sub_id, student, "loss_functions", 100.0 + i, "watch")
+        service.store.update(sub_id, state="queued", secret=f"{i}" * 128, notebooks='["loss_functions"]')
+    service._schedule()
+    assert [s for s, _ in pool.submitted] == ["mallory", "ann"]
+    for _, future in pool.submitted:  # mallory's grading breaks the pool: both gradings are lost
+        future.set_exception(BrokenProcessPool("a worker died"))
+    service._collect(wait=0)
+    assert pool.restarts == 1 and {s.student for s in service.store.in_state("queued") if s.suspect} == {"mallory", "ann"}
+    service._schedule()  # each suspect alone, in arrival order
+    assert [s for s, _ in pool.submitted[2:]] == ["mallory"]
+    service._schedule()
+    assert len(pool.submitted) == 3  # nothing beside it
+    pool.submitted[2][1].set_exception(BrokenProcessPool("a worker died"))  # alone: it is the cause
+    service._collect(wait=0)
+    service._schedule()
+    assert [s for s, _ in pool.submitted[3:]] == ["ann"]
+    ok = SubmissionResult("ann", "loss_functions", "graded", parts=(_result().parts[0],))
+    pool.submitted[3][1].set_result(dumps(result_to_json(ok)))
+    service._collect(wait=0)
+    mallory, ann = service.store.get("mallory+loss_functions+t+r"), service.store.get("ann+loss_functions+t+r")
+    assert (mallory.state, ann.state, mallory.releases, ann.releases) == ("released", "released", 1, 1)
+    page = release.feedback_path(service.exchange, "0" * 128, "loss_functions").read_text()
+    assert "worker process died" in page
+    assert "Autograded score: 0 / 1" in release.feedback_path(service.exchange, "1" * 128, "loss_functions").read_text()
+    service.store.close()
