@@ -27,7 +27,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get
 if str(ROOT) not in sys.path:  # formgrader, started by `jupyter lab`, imports the staff-page steps below
     sys.path.insert(0, str(ROOT))
 
-# Student content is hostile in staff pages too (README, "Threat model"). Formgrader's grading page
+# Student content is hostile in staff pages too (docs/security.md). Formgrader's grading page
 # and nbgrader's feedback HTML render a student's markdown with raw HTML and unsafe links shown as
 # text, raw cells as text, saved outputs as text and raster images, all through the nh3 sanitiser;
 # what was neutralised is shown, and the submission flagged. The course venv's Jupyter also loads
@@ -52,7 +52,7 @@ if os.environ.get("AUTOGRADER_GRADER", "sandboxed") != "plain":
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
 
-# Deadlines and late work (README, "Deadlines and late work"). `release --due` records the due
+# Deadlines and late work (docs/instructors.md, "Deadlines and late work"). `release --due` records the due
 # date, `extend` a student's extension; a date without a zone is in c.Exchange.timezone (the zone
 # nbgrader stamps submissions in; default UTC). The AssignLatePenalties step above then prices
 # late submissions; by default (nbgrader's LateSubmissionPlugin, method "none") there is no
