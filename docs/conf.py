@@ -17,6 +17,8 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_edit_page_button": False,
     "icon_links": [],
+    "header_links_before_dropdown": 6,
+    "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+html_sidebars = {"**": []}  # one level of pages: the top bar is the navigation
 html_show_sourcelink = False
