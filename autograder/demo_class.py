@@ -19,6 +19,7 @@ class DemoStudent:
     cells: dict[str, str] = field(default_factory=dict)
     delete: tuple[str, ...] = ()
     raw: str | None = None
+    slow: bool = False  # runs into its time limits (seconds of waiting): the demo grades it first
 
 
 MSE = """def mse(y_pred, y_true):
@@ -181,7 +182,7 @@ CLASS: tuple[DemoStudent, ...] = (
         mae_solution="def mae(y_pred, y_true):\n"
                      "    total = 0.0\n"
                      "    while True:\n"
-                     "        total += 1\n")),
+                     "        total += 1\n"), slow=True),
     DemoStudent("quinn", "Quinn", "Adeyemi", "cheats: patches torch.allclose, reads ../../source",
                 correct_but(mse_solution=CHEAT)),
     DemoStudent("ravi", "Ravi", "Shah", "uploaded a file that is not a notebook",

@@ -76,9 +76,13 @@ def test_release_submit_collect_grade_feedback_export(course):
     record = records_io.load(course, "ravi", A)
     assert record.status == "ungradable" and "JSON" in record.reason
 
+    one = generate_feedback(course, A, ["dev"])  # what the demo writes as each student is graded
+    assert {p.parent.parent.name for p in one} == {"dev"}
+    alone = {p: p.read_bytes() for p in one}
     feedback = generate_feedback(course, A)
     assert course.feedback("ada", A) / f"{A}.html" in feedback
     assert "could not be graded" in (course.feedback("ravi", A) / "feedback.txt").read_text()
+    assert {p: p.read_bytes() for p in one} == alone  # the same files, one student or the class
 
     rows = list(csv.DictReader(export_grades(course, A).open()))
     scores = {r["student_id"]: float(r["score"]) for r in rows}
@@ -94,6 +98,18 @@ def test_one_broken_submission_does_not_stop_the_class(course):
     summary = grade_class(course, A, students=["ravi", "sam"], progress=False)
     assert [(o.student, o.status) for o in summary.outcomes] == [
         ("ravi", "ungradable"), ("sam", "graded")]
+
+
+def test_the_summary_names_each_kind_of_flag_once():
+    from autograder.judge.results import Flag, SubmissionResult
+    from autograder.pipeline.grading import ClassSummary, _outcome
+
+    record = SubmissionResult(student="quinn", assignment=A, status="graded",
+                              flags=(Flag("tamper", "patched torch.allclose"), Flag("missing-cell", "mse_public"),
+                                     Flag("tamper", "read ../../source")))
+    outcome = _outcome(record)
+    assert outcome.flags == ("tamper", "missing-cell")
+    assert summary_table(ClassSummary(A, (outcome,))).splitlines()[2].endswith("  tamper, missing-cell")
 
 
 def test_zip_collect_picks_up_lms_named_files(course, tmp_path):

@@ -48,20 +48,26 @@ def add_students(course: CourseRoot, students: list[dict]) -> None:
             gb.update_or_create_student(row.pop("id"), **row)
 
 
-def generate_feedback(course: CourseRoot, assignment: str) -> list[Path]:
+def generate_feedback(course: CourseRoot, assignment: str, students: list[str] | None = None) -> list[Path]:
     """Write three files per student in ``feedback/<student>/<assignment>/``.
 
     nbgrader's HTML (``<notebook>.html``, for ``release_feedback`` and formgrader), then, for
     every student with a trusted record (including those whose notebook could not be graded,
     who get the reason): ``feedback.txt`` and our self-contained ``feedback.html``, which puts
     the TA's comments and manual scores from the gradebook beside the autograded parts.
+    ``students`` limits it to those (each one's files are the same either way).
     """
-    if _autograded_students(course, assignment):
+    autograded = _autograded_students(course, assignment)
+    if students is None and autograded:
         check(course.api().generate_feedback(assignment), f"generate_feedback {assignment}")
+    elif students:
+        api = course.api()
+        for student in sorted(set(students) & set(autograded)):
+            check(api.generate_feedback(assignment, student), f"generate_feedback {assignment} for {student}")
     db_url = course.db_url()
     written = []
-    for student in sorted(set(_autograded_students(course, assignment))
-                          | set(course.recorded_students(assignment))):
+    everyone = set(autograded) | set(course.recorded_students(assignment))
+    for student in sorted(everyone if students is None else everyone & set(students)):
         folder = course.feedback(student, assignment)
         written.extend(_police_nbgrader_pages(course, student, assignment))
         record = records_io.load(course, student, assignment)

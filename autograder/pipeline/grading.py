@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 from tqdm import tqdm
 from traitlets.config import Config
@@ -37,7 +38,7 @@ class Outcome:
     status: str  # "graded" or "ungradable"
     score: float | None = None
     max_score: float | None = None
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # each kind once: a record may hold two flags of one kind (two details)
     reason: str | None = None
     late: str = ""  # "late 3 h 20 min: −2 → 34/36" (deadlines.late_notes); "" when on time
 
@@ -57,7 +58,8 @@ class ClassSummary:
 def grade_class(course: CourseRoot, assignment: str, students: list[str] | None = None,
                 sandbox: bool = True, progress: bool = True, limits: dict | None = None,
                 jobs: int | None = None, scheduler: str | None = None, force: bool = False,
-                regrade: bool = False, dry_run: bool = False) -> ClassSummary:
+                regrade: bool = False, dry_run: bool = False,
+                on_written: Callable[[str], None] | None = None) -> ClassSummary:
     """Autograde ``students`` (default: everyone in ``submitted/``) on ``jobs`` workers and summarise.
 
     ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
@@ -70,6 +72,10 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     the changes to ``grading/<assignment>/regrade-<UTC time>.csv`` (see ``regrade.py``);
     ``dry_run`` (only with ``regrade``) grades and compares without writing anything: no
     gradebook, no ``autograded/``, no records, no CSV.
+
+    ``on_written(student)`` runs in this process after each submission's gradebook entry is
+    written (not with ``dry_run``), while the workers grade the rest: the demo writes that
+    student's feedback there.
     """
     if dry_run and not regrade:
         raise AuthoringError("--dry-run shows what a regrade would change: use it with --regrade")
@@ -106,6 +112,8 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
         outcomes = {}
         for student in todo:
             outcomes[student] = write_one(course, api, assignment, student, sandbox)
+            if on_written is not None:
+                on_written(student)
             bar.update()
         bar.close()
         outcomes = _with_late_notes(course, assignment, outcomes)
@@ -125,6 +133,8 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
             else:
                 with handoff.offering(job, result, digests[job]):
                     outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
+                if on_written is not None:
+                    on_written(job.student)
             if diff is not None:
                 saved = result if dry_run else records_io.load(course, job.student, assignment)
                 diff.add(before[job.student], saved or result)
@@ -185,7 +195,7 @@ def _with_late_notes(course: CourseRoot, assignment: str, outcomes: dict[str, Ou
 
 def _outcome(record: SubmissionResult) -> Outcome:
     return Outcome(record.student, record.status, record.score, record.max_score,
-                   tuple(f.kind for f in record.flags), record.reason)
+                   tuple(dict.fromkeys(f.kind for f in record.flags)), record.reason)
 
 
 def _outcome_from_gradebook(course: CourseRoot, assignment: str, student: str) -> Outcome:

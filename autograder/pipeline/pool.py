@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from multiprocessing import forkserver
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
@@ -56,8 +57,7 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
             retried: bool = False) -> Iterator[tuple[GradingJob, str]]:
     """Run ``jobs`` in one pool; return those left unfinished because a worker died (after one retry)."""
     first = jobs[0]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.judge.worker"])
+    context = _context()
     broken: list[GradingJob] = []
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker.prepare,
                                initargs=(first.course_root, first.assignment, first.max_examples, first.sandboxed))
@@ -76,6 +76,20 @@ def _pooled(jobs: list[GradingJob], workers: int, run: Run,
     if broken and not retried:
         return (yield from _pooled(broken, min(workers, len(broken)), run, retried=True))
     return broken
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    """Workers fork from a server that has imported the grader once (torch, Hypothesis, ...)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.judge.worker"])
+    return context
+
+
+def start_forkserver() -> None:
+    """Start the workers' fork server now, without waiting for it: its imports (a few seconds)
+    then overlap whatever the caller does before grading (the demo's release and submissions)."""
+    _context()
+    forkserver.ensure_running()
 
 
 def run_safely(run: Run, job: GradingJob) -> str:
