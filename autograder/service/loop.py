@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future
@@ -79,7 +80,11 @@ class Service:
         try:
             self._start()
             while not self.stopping:
-                self._pass(wait=0.05 if self.in_hand else 0.2)
+                try:
+                    self._pass(wait=0.05 if self.in_hand else 0.2)
+                except Exception:  # a grader or gradebook hiccup must not stop the course's service
+                    log.exception("error in the service loop; going on in a second")
+                    time.sleep(1.0)
             self._finish()
         finally:
             for sig, handler in previous.items():
@@ -190,19 +195,24 @@ class Service:
             self.store.update(name, state="refused", detail=str(exc))
             self._log("refused", sub, str(exc))
             return
+        level = self._level(sub)  # may fail (the gradebook busy): then it stays waiting, tried again
         self.recheck.pop(name, None)
         flag = policy.timestamp_flag(snap.stamp, sub.seen_at, self.settings.timestamp_tolerance_seconds)
         self.store.update(name, state="queued", stamp=snap.stamp, secret=snap.secret,
-                          notebooks=json.dumps(snap.notebooks), flag=flag)
+                          notebooks=json.dumps(snap.notebooks), flag=flag, level=level or "none")
         sub = self.store.get(name)
         self._log("queued", sub)
         if flag:
             self.metrics.flags.labels(sub.assignment).inc()
             self._log("flagged", sub, flag, level=logging.WARNING)
-        if self._level(sub) is None:
-            due = self._due(sub)
-            self._notice(sub, "after-due", release.after_due_lines(due, self.timezone))
+        if level is None:
+            self._notice(sub, "after-due", release.after_due_lines(self._due(sub), self.timezone))
             self.store.update(name, state="after-due")
+            self._discard(sub)
+
+    def _discard(self, sub: Submission) -> None:
+        """The private copy is no longer needed once graded or answered otherwise."""
+        shutil.rmtree(self.spool / sub.id, ignore_errors=True)
 
     # -- deciding -----------------------------------------------------------------------
     def _due(self, sub: Submission):
@@ -247,6 +257,7 @@ class Service:
                 else:
                     self._log("superseded", sub, f"by {latest.id}")
                 self.store.update(sub.id, state="superseded")
+                self._discard(sub)
             folder = self.spool / latest.id
             job = self.graders.job(latest.student, latest.assignment, folder, str(self.inbound / latest.id))
             self.in_hand[self.graders.submit(job)] = latest.id
@@ -288,6 +299,7 @@ class Service:
                     self._log("requeued", sub, "a grading worker died: graded again, alone")
                     continue
             self.store.update(sub_id, state="graded", record=record)
+            self._discard(sub)
             self._release(self.store.get(sub_id))
         if broken:
             for future, sub_id in list(self.in_hand.items()):  # the rest of the broken pool
@@ -298,7 +310,7 @@ class Service:
 
     def _release(self, sub: Submission) -> None:
         result = result_from_json(json.loads(sub.record))
-        level = self._level(sub) or self.settings.visibility  # queued before the due date: that level
+        level = sub.level if sub.level in config.LEVELS else self.settings.visibility
         hidden = policy.hidden_parts(self.course.source(sub.assignment))
         shown = policy.visible(result, level, hidden)
         notes = [policy.withheld(result, level, hidden), self._quota_note(sub)]

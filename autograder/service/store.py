@@ -71,6 +71,7 @@ class Submission:
     seen_by: str = "watch"
     detail: str | None = None
     releases: int = 0
+    level: str | None = None  # the visibility decided when it was queued (from its time of record)
 
 
 _FIELDS = tuple(Submission.__dataclass_fields__)
