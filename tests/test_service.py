@@ -80,7 +80,9 @@ def _result() -> SubmissionResult:
     public = PartResult("mse_public", "mse: the lesson's examples", ("mse",), 1.0, 0.0, checks=(
         CheckResult("mse([2], [1])", False, 1.0, message="gave 2", example=cx),))
     cells = PartResult("squares", "squares", (), 2.0, 0.0,
-                       error="AssertionError: expected [1, 4], in a hidden test")
+                       error="AssertionError: expected [1, 4], in a hidden test", checks=(
+                           CheckResult("runs without an error", False, 1.0,
+                                       message="AssertionError: expected [1, 4], in a hidden test"),))
     return SubmissionResult("ann", "a", "graded", parts=(public, hidden, cells),
                             flags=(Flag("tamper", "for TAs"),))
 
@@ -101,8 +103,9 @@ def test_scores_level_keeps_scores_and_the_likely_mistake_but_no_inputs():
     hidden = shown.parts[1]
     assert hidden.score == 2.0 and hidden.checks[0].diagnosis == "sums instead of averaging"
     assert hidden.checks[0].counterexample is None and hidden.checks[0].example is None
-    assert hidden.checks[0].image_png is None and hidden.checks[0].message == ""
+    assert hidden.checks[0].image_png is None and hidden.checks[0].message == ""  # it may hold values
     assert shown.parts[2].error == "AssertionError, in a hidden test"  # the asserted values stay hidden
+    assert shown.parts[2].checks[0].message == "AssertionError, in a hidden test"
     assert shown.parts[0] == _result().parts[0] and shown.flags == ()
 
 

@@ -336,3 +336,59 @@ def _run_course(tmp_path: Path, base: Path, users) -> None:
 
 def service_flagged(service: Service, student: str) -> bool:
     return any(f"student={student}" in ln for ln in service.lines("flagged", student))
+
+
+def test_an_ordinary_nbgrader_assignment_through_the_service_loop_and_real_workers(tmp_path):
+    """The other kind of assignment (test cells with hidden asserts, no parts.py): graded by the
+    service's own warm pool, released at the default level with the hidden assert's text withheld."""
+    import json as json_
+    from nbformat import v4
+
+    from autograder.pipeline import CourseRoot
+    from autograder.service import release as releases
+    from autograder.service.loop import Service
+    from autograder.service.store import Store
+
+    def cell(kind, grade_id, source, points=0):
+        meta = {"grade_id": grade_id, "locked": kind == "test", "schema_version": 3,
+                "solution": kind == "answer", "grade": kind == "test", "points": points}
+        return v4.new_code_cell(source, metadata={"nbgrader": meta})
+
+    root = copy_course(tmp_path / "course")
+    source = root / "source" / "hw"
+    source.mkdir()
+    hidden = "### BEGIN HIDDEN TESTS\nassert double(21) == 42, 'double(21) should be 42'\n### END HIDDEN TESTS"
+    cells = [cell("answer", "double_answer", "def double(x):\n    return 2 * x"),
+             cell("test", "visible", "assert double(0) == 0", points=1),
+             cell("test", "hidden", "assert double(2) == 4\n" + hidden, points=2)]
+    nbformat.write(v4.new_notebook(cells=cells), source / "hw.ipynb")
+    course = CourseRoot(root)
+    service = Service(course, sandbox=shutil.which("bwrap") is not None, jobs=1)
+    service.store = Store(service.state_path)
+    from autograder.service.graders import Graders
+
+    service.graders = Graders(course, ["hw"], 1, service.sandbox)
+    try:
+        student_cells = [cell("answer", "double_answer", "def double(x):\n    return x + x if x < 10 else 0"),
+                         cells[1], cells[2]]
+        student_cells[2].source = "assert double(2) == 4\n"  # the hidden block was stripped at release
+        sub_id = "ann+hw+2026-12-06 10:00:00 UTC+r"
+        folder = service.spool / sub_id
+        folder.mkdir(parents=True)
+        nbformat.write(v4.new_notebook(cells=student_cells), folder / "hw.ipynb")
+        service.store.add(sub_id, "ann", "hw", time.time(), "watch")
+        service.store.update(sub_id, state="queued", secret="e" * 128, notebooks='["hw"]', level="scores")
+        service._schedule()
+        end = time.monotonic() + 120
+        while service.in_hand and time.monotonic() < end:
+            service._collect(wait=1.0)
+        sub = service.store.get(sub_id)
+        assert (sub.state, sub.releases) == ("released", 1)
+        page = releases.feedback_path(service.exchange, "e" * 128, "hw").read_text()
+        assert "Autograded score: 1 / 3" in page  # the hidden assert failed: its cell scores 0
+        assert "AssertionError, in a hidden test" in page and "should be 42" not in page
+        assert not (folder).exists()  # the private copy is dropped once graded
+        assert json_.loads(json_.dumps(sub.level)) == "scores"
+    finally:
+        service.graders.shutdown(kill=True)
+        service.store.close()

@@ -48,7 +48,9 @@ def hidden_parts(source: Path) -> frozenset[str]:
 
 
 def _bare(check: CheckResult) -> CheckResult:
-    return dataclasses.replace(check, message="", counterexample=None, example=None, image_png=None)
+    """No inputs, examples or curves; of the message only the kind of error of a hidden assert."""
+    message = _error_kind(check.message) if check.message.endswith("in a hidden test") else ""
+    return dataclasses.replace(check, message=message, counterexample=None, example=None, image_png=None)
 
 
 def _error_kind(error: str | None) -> str | None:
