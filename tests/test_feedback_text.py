@@ -107,7 +107,8 @@ def sum_instead_of_mean(with_example: bool = True):
 
     hand = Counterexample((("y_pred", "[1., 2.]"), ("y_true", "[0., 0.]")), "2.5", "5",
                           by_hand="((1 - 0)² + (2 - 0)²) / 2 = 2.5") if with_example else None
-    grad_hand = Counterexample(hand.inputs, "d/dy_pred = [1, 2]", "d/dy_pred = [2, 4]", hand.by_hand) if hand else None
+    grad_hand = Counterexample(hand.inputs, "d/dy_pred = [1, 2]", "d/dy_pred = [2, 4]",
+                               "d/dy_pred = [2·(1 - 0), 2·(2 - 0)] / 2 = [1, 2]") if hand else None
     shrunk = Counterexample((("y_pred", "tensor([0, 0])"), ("y_true", "tensor([6.6832e-08, 6.6832e-08])")),
                             "tensor(4.46651e-15)", "tensor(8.93302e-15)")
     wrong = "the result of `mse` is wrong: expected the mean of the squared errors"
@@ -151,6 +152,7 @@ def test_a_rule_failing_differently_keeps_its_own_example():
     grad = text.split("FAIL  gradients match (0 / 1 points)\n")[1].split("FAIL  `mse` leaves")[0]
     assert "the gradient of `mse` is wrong" in grad
     assert "Expected (PyTorch reference): d/dy_pred = [1, 2]" in grad and "d/dy_pred = [2, 4]" in grad
+    assert "By hand:                      d/dy_pred = [2·(1 - 0), 2·(2 - 0)] / 2 = [1, 2]" in grad
 
 
 def test_without_a_teaching_example_the_search_example_is_shown_first():

@@ -84,6 +84,24 @@ def test_item_breaks_the_gradient_property():
     assert not result.passed and ".item()" in result.message
 
 
+@pytest.mark.parametrize("body", [
+    "return ((a - b) ** 2).sum()",  # sum instead of mean: the formula is wrong, and its gradient with it
+    "return ((a - b) ** 2).mean() * 2",
+])
+def test_a_wrong_formula_gets_formula_advice_for_its_gradient_not_autograd_advice(body):
+    result = run_property(hidden.MSE[2], subject_for(f"def mse(a, b):\n    {body}", "mse"), max_examples=20)
+    assert not result.passed and result.counterexample.expected.startswith("d/dy_pred")
+    assert "because the result itself is wrong" in result.message
+    assert ".item()" not in result.message and "autograd graph" not in result.message
+
+
+def test_a_right_result_with_a_wrong_gradient_is_told_the_computation_left_autograd():
+    body = "d = a - b.detach()\n    return (d ** 2).mean()"  # right value; no gradient reaches b
+    result = run_property(hidden.MSE[2], subject_for(f"def mse(a, b):\n    {body}", "mse"), max_examples=20)
+    assert not result.passed and result.counterexample.expected.startswith("d/dy_true")
+    assert "although the result is right" in result.message and ".item()" in result.message
+
+
 def test_diagnose_hook_sees_the_shrunk_call():
     seen = []
 

@@ -9,6 +9,7 @@ from assignments.loss_functions import references as ref
 from assignments.loss_functions.mistakes import CATALOGUE
 from assignments.loss_functions.parts import PARTS, POINTS
 from assignments.loss_functions.teaching import TEACHING
+from autograder.judge.checks import reference_grads
 from autograder.judge.diagnosis import close
 from autograder.judge.parts import hand_written
 from autograder.judge.subject import SandboxFunctions
@@ -34,8 +35,25 @@ def test_summing_mse_is_shown_on_one_two_against_zeros():
     assert value.example.by_hand == "((1 - 0)² + (2 - 0)²) / 2 = 2.5"
     gradient = part.checks[2]
     assert (gradient.example.expected, gradient.example.got) == ("d/dy_pred = [1, 2]", "d/dy_pred = [2, 4]")
+    assert gradient.example.by_hand == "d/dy_pred = [2·(1 - 0), 2·(2 - 0)] / 2 = [1, 2]"  # the gradient's, not the loss's
+    assert ".item()" not in gradient.message and "the result itself is wrong" in gradient.message
     text = render_part(part)
     assert text.count("Likely mistake: sum instead of mean") == 1
+    assert ".item()" not in text  # no advice beside the named mistake's
+
+
+def test_a_missing_gradient_is_worked_out_as_a_gradient():
+    part = grade("mse", "y_pred, y_true", "return torch.tensor(((y_pred - y_true) ** 2).mean().item())", "mse_hidden")
+    gradient = part.checks[2]
+    assert not gradient.passed and gradient.example.expected == "a result with requires_grad=True"
+    assert gradient.example.by_hand == "d/dy_pred = [2·(1 - 0)] / 1 = [2]"
+    assert ".item()" in gradient.message  # here the autograd advice is the named mistake's
+
+
+def test_an_input_changed_in_place_gets_no_loss_arithmetic():
+    part = grade("mae", "y_pred, y_true", "y_pred -= y_true\nreturn y_pred.abs().mean()", "mae_hidden")
+    unchanged = next(c for c in part.checks if c.example is not None and c.example.expected.startswith("y_pred ="))
+    assert unchanged.example.by_hand == ""  # what to expect is the input as sent: nothing to work out
 
 
 def test_a_mistake_only_large_inputs_show_falls_back_to_the_search_example():
@@ -65,6 +83,17 @@ def _agrees(form, reference, args) -> bool:
         return close(form(*(a.clone() for a in args)), reference(*args), 1e-4, 1e-5)
     except Exception:  # a form that cannot run on these inputs is caught by them too
         return False
+
+
+@pytest.mark.parametrize("function", ["mse", "mae", "bce"])
+def test_a_gradient_is_worked_out_for_each_argument_and_ends_with_the_reference_gradient(function):
+    teaching = TEACHING[function]
+    for args in teaching.inputs:
+        for argument in range(len(args)):
+            line = teaching.gradient_by_hand(args, argument)
+            want = reference_grads(getattr(ref, function), args)[argument].reshape(-1).tolist()
+            assert line.endswith(" = [" + ", ".join(f"{v + 0.0:.3g}" for v in want) + "]"), line
+            assert "\n" not in line and len(line) < 200 and line.count(",") == 2 * (len(want) - 1), line
 
 
 @pytest.mark.parametrize("function", sorted(TEACHING))

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from assignments.loss_functions import references as ref
 from autograder.judge import strategies as ts
-from autograder.judge.checks import (Mismatch, as_tensor, show, call, expect_close, expect_dtype, expect_grads,
-                                     expect_inputs_unchanged, expect_shape, reference_grads)
+from autograder.judge.checks import (Mismatch, agrees, as_tensor, show, call, expect_close, expect_dtype,
+                                     expect_grads, expect_inputs_unchanged, expect_shape, reference_grads)
 from autograder.judge.properties import Property
 from autograder.judge.subject import Subject
 
@@ -59,12 +59,15 @@ def unchanged_check(arg_names: tuple[str, ...]) -> Check:
 
 
 def gradient_check(reference: Callable, arg_names: tuple[str, ...],
-                   where: Callable[[tuple], tuple[torch.Tensor, ...]] | None = None) -> Check:
+                   where: Callable[[tuple], tuple[torch.Tensor, ...]] | None = None,
+                   scale: Callable[[tuple], float] | None = None) -> Check:
+    """Autograd's gradients of the result match the reference's; the message says whether the
+    result was right too (``scale`` as for its value check), since the advice differs."""
     def check(subject: Subject, args: tuple) -> None:
         reply = call(subject, args, grad=True)
-        as_tensor(reply.value, reply, what=f"the result of `{subject.name}`")
+        got = as_tensor(reply.value, reply, what=f"the result of `{subject.name}`")
         expect_grads(reply, reference_grads(reference, args), arg_names, name=subject.name,
-                     where=where(args) if where else None)
+                     where=where(args) if where else None, result_right=agrees(got, reference(*args), scale(args) if scale else None))
     return check
 
 
@@ -91,7 +94,7 @@ def loss_properties(name: str, reference: Callable, rule: str, arg_names: tuple[
         Property(f"`{name}` returns a 0-d tensor of the inputs' dtype", name, values, arg_names,
                  only_if_correct(right, scalar_check)),
         Property(f"autograd gradients of `{name}` with respect to {a} and {b} match the true loss's",
-                 name, grad_values, arg_names, gradient_check(reference, arg_names, grad_where)),
+                 name, grad_values, arg_names, gradient_check(reference, arg_names, grad_where, scale)),
         Property(f"`{name}` leaves {a} and {b} unchanged", name, values, arg_names,
                  only_if_correct(right, unchanged_check(arg_names))),
     ]

@@ -20,12 +20,22 @@ NO_AUTOGRAD_HINT = ("keep every step a torch operation on the input tensors: no 
                     "or torch.tensor(...) of intermediate values, which cut the autograd graph")
 
 
-class Mismatch(Exception):
-    """A student function disagreed with the rule; ``expected``/``got`` are already rendered."""
+RESULT, GRADIENT, INPUT = "result", "gradient", "input"  # what a Mismatch's expected and got are
 
-    def __init__(self, message: str, expected: str = "", got: str = "", reply: Reply | None = None):
+
+class Mismatch(Exception):
+    """A student function disagreed with the rule; ``expected``/``got`` are already rendered.
+
+    ``quantity`` says what they show: the function's ``RESULT``, the ``GRADIENT`` of the result
+    with respect to argument number ``argument``, or that ``INPUT`` as it was after the call; a
+    teaching example works out by hand the quantity its check compares, never another.
+    """
+
+    def __init__(self, message: str, expected: str = "", got: str = "", reply: Reply | None = None,
+                 quantity: str = RESULT, argument: int = 0):
         super().__init__(message)
         self.message, self.expected, self.got, self.reply = message, expected, got, reply
+        self.quantity, self.argument = quantity, argument
         self.inputs: tuple = ()  # the drawn arguments, filled in by run_property
 
 
@@ -85,6 +95,16 @@ def close_mask(got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype,
     return (got - expected).abs() <= atol + rtol * expected.abs()
 
 
+def agrees(got: object, expected: torch.Tensor, scale: float | None = None) -> bool:
+    """Whether ``got`` passes ``expect_close`` against ``expected``: a tensor of as many elements,
+    no NaN, close at the looser of the two dtypes."""
+    if not isinstance(got, torch.Tensor) or got.numel() != expected.numel():
+        return False
+    got_flat = got.reshape(expected.shape)
+    dtype = torch.float64 if got.dtype == expected.dtype == torch.float64 else torch.float32
+    return not bool(torch.isnan(got_flat).any()) and bool(close_mask(got_flat, expected, dtype, scale).all())
+
+
 def expect_close(got: torch.Tensor, expected: torch.Tensor, reply: Reply, *, what: str, rule: str,
                  scale: float | None = None) -> None:
     """Values must agree (shape is checked elsewhere, so a (1,)-shaped scalar still earns this)."""
@@ -114,25 +134,35 @@ def reference_grads(reference: Callable[..., torch.Tensor], args: Sequence[torch
 
 
 def expect_grads(reply: Reply, expected: Sequence[torch.Tensor], arg_names: Sequence[str], *, name: str,
-                 where: Sequence[torch.Tensor] | None = None) -> None:
-    """The server's autograd gradients must match the reference's where ``where`` holds and both are finite."""
+                 where: Sequence[torch.Tensor] | None = None, result_right: bool = True) -> None:
+    """The server's autograd gradients must match the reference's where ``where`` holds and both are finite.
+
+    ``result_right``: whether the result itself was right on these inputs. The advice follows:
+    a wrong gradient of a right result means the computation left autograd somewhere; of a wrong
+    result, the formula is wrong (the part's likely mistake says how) and the gradient with it.
+    """
     if reply.grads is None:
         raise Mismatch(f"the result of `{name}` does not carry gradients back to its inputs: {NO_AUTOGRAD_HINT}",
-                       expected="a result with requires_grad=True", got="no gradient", reply=reply)
+                       expected="a result with requires_grad=True", got="no gradient", reply=reply,
+                       quantity=GRADIENT)
     for index, (arg, want) in enumerate(zip(arg_names, expected)):
         got = reply.grads[index] if index < len(reply.grads) else None
         got = torch.zeros_like(want) if got is None else got
         mask = torch.isfinite(want) if where is None else torch.isfinite(want) & where[index]
         ok = close_mask(got, want, want.dtype, float(want[mask].abs().max()) if mask.any() else 0.0)
         if not bool(ok[mask].all()):
-            raise Mismatch(f"the gradient of `{name}` with respect to `{arg}` is wrong (autograd of your result "
-                           f"differs from the true loss's): {NO_AUTOGRAD_HINT}, and check the formula",
-                           expected=f"d/d{arg} = {show(want)}", got=f"d/d{arg} = {show(got)}", reply=reply)
+            why = (f"although the result is right, so the computation left autograd somewhere: {NO_AUTOGRAD_HINT}"
+                   if result_right else "because the result itself is wrong: autograd differentiates the "
+                   "formula you wrote, so once the result is right its gradient is too")
+            raise Mismatch(f"the gradient of `{name}` with respect to `{arg}` is wrong {why}",
+                           expected=f"d/d{arg} = {show(want)}", got=f"d/d{arg} = {show(got)}", reply=reply,
+                           quantity=GRADIENT, argument=index)
 
 
 def expect_inputs_unchanged(reply: Reply, args: Sequence[torch.Tensor], arg_names: Sequence[str], *, name: str) -> None:
-    for arg, sent, after in zip(arg_names, args, reply.inputs_after):
+    for index, (arg, sent, after) in enumerate(zip(arg_names, args, reply.inputs_after)):
         if after.dtype != sent.dtype or after.shape != sent.shape or not torch.equal(after, sent):
             raise Mismatch(f"`{name}` changed its input `{arg}` in place: work on a new tensor (e.g. "
                            f"`{arg} - other` or `{arg}.clone()`) instead of `-=`, `[...] =` or `_` methods",
-                           expected=f"{arg} = {show(sent)}", got=f"{arg} = {show(after)}", reply=reply)
+                           expected=f"{arg} = {show(sent)}", got=f"{arg} = {show(after)}", reply=reply,
+                           quantity=INPUT, argument=index)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from autograder.judge.batched import judge_property
-from autograder.judge.checks import Mismatch
+from autograder.judge.checks import GRADIENT, RESULT, Mismatch
 from autograder.judge.properties import Diagnose, Property
 from autograder.judge.results import CheckResult, Counterexample, PartResult
 from autograder.judge.subject import FunctionSource, Subject
@@ -64,7 +64,18 @@ class Teaching:
     of them: a failure shown on ``[1., 2.]`` can be checked with pencil and paper in seconds."""
 
     inputs: tuple[tuple[torch.Tensor, ...], ...]
-    by_hand: Callable[[tuple], str]  # one line, e.g. "((1 - 0)² + (2 - 0)²) / 2 = 2.5"
+    by_hand: Callable[[tuple], str]  # the result's arithmetic, one line: "((1 - 0)² + (2 - 0)²) / 2 = 2.5"
+    # the gradient's with respect to argument i, one line: "[2·(1 - 0), 2·(2 - 0)] / 2 = [1, 2]"
+    gradient_by_hand: Callable[[tuple, int], str] | None = None
+
+    def arithmetic(self, failure: Mismatch, args: tuple, arg_names: tuple[str, ...]) -> str:
+        """The arithmetic of the quantity ``failure`` compares: the result, a gradient, or none
+        for an input changed in place (what it should be is the input as it was sent)."""
+        if failure.quantity == GRADIENT:
+            if self.gradient_by_hand is None:
+                return ""
+            return f"d/d{arg_names[failure.argument]} = {self.gradient_by_hand(args, failure.argument)}"
+        return self.by_hand(args) if failure.quantity == RESULT else ""
 
     def example(self, prop: Property, subject: Subject) -> Counterexample | None:
         """The first input on which ``prop`` fails, judged by its own check (the call goes to the
@@ -79,7 +90,7 @@ class Teaching:
                     return None
                 shown = tuple((name, hand_written(arg)) for name, arg in zip(prop.arg_names, args))
                 return Counterexample(shown, _FLOAT32.sub(r"\1", failure.expected),
-                                      _FLOAT32.sub(r"\1", failure.got), self.by_hand(args))
+                                      _FLOAT32.sub(r"\1", failure.got), self.arithmetic(failure, args, prop.arg_names))
         return None
 
 
