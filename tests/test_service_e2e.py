@@ -86,7 +86,7 @@ class Student:
         cache = self.home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID
         if not cache.is_dir():
             return {}
-        return {p.name: {"timestamp": (p / "timestamp.txt").read_text(),
+        return {p.name: {"name": p.name, "timestamp": (p / "timestamp.txt").read_text(),
                          "secret": (p / "submission_secret.txt").read_text()} for p in cache.iterdir()}
 
     def fetched(self) -> dict[str, str]:
@@ -319,15 +319,20 @@ def _run_course(tmp_path: Path, base: Path, users) -> None:
     metrics = urllib.request.urlopen(address, timeout=10).read().decode()
     assert "autograder_feedback_latency_seconds_count" in metrics and "autograder_queue_depth 0.0" in metrics
 
-    # 7. SIGTERM: a clean stop; every feedback released exactly once over both runs
+    # 7. SIGTERM while ben's slow notebook is being graded: that grading finishes and is released,
+    #    then the service stops; every feedback released exactly once over both runs
+    last = ben.submit(slow, exchange)
+    _wait("ben's second grading", lambda: any(f"submission={last['name']}+" in ln
+                                             for ln in second.lines("grading", ben.name)), 30)
     assert second.stop() == 0 and "stopped" in second.text()
+    assert "Autograded score: 36 / 36" in _feedback_file(exchange, last["secret"]).read_text()
     db = sqlite3.connect(root / "instant_feedback.sqlite")
     rows = db.execute("SELECT student, state, releases FROM submissions").fetchall()
     db.close()
     assert all(releases <= 1 for _, _, releases in rows), rows
     released = [r for r in rows if r[1] == "released"]
-    assert len(released) == 4 and all(r[2] == 1 for r in released), rows  # ada x3, ben x1
-    assert len(second.lines("released", ben.name)) == 1
+    assert len(released) == 5 and all(r[2] == 1 for r in released), rows  # ada x3, ben x2
+    assert len(second.lines("released", ben.name)) == 2
     assert len(second.lines("released", ada.name)) == 3  # the first one was not released again
     for name in ("submitted", "autograded", "feedback"):
         assert not (root / name).exists(), f"the service wrote into {name}/"

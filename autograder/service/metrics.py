@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from autograder.errors import AuthoringError
+
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -31,7 +33,12 @@ class Metrics:
         """Start ``/metrics``; returns its address ("" when ``port`` is -1)."""
         if port < 0:
             return ""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise AuthoringError(
+                f"cannot serve /metrics on {host}:{port} ({exc.strerror}): another program has that port; "
+                "set c.InstantFeedback.metrics_port (0: any free port, -1: none) or pass --metrics-port") from None
         self._server = server
         shown = f"[{host}]" if ":" in host else host
         self.address = f"http://{shown}:{server.server_port}/metrics"
