@@ -350,3 +350,30 @@ def test_a_submission_that_kills_its_worker_costs_only_its_own_grading(tmp_path)
     assert "worker process died" in page
     assert "Autograded score: 0 / 1" in release.feedback_path(service.exchange, "1" * 128, "loss_functions").read_text()
     service.store.close()
+
+
+def test_sigterm_puts_back_what_does_not_finish_in_time_and_refunds_its_token(tmp_path):
+    from course_copy import copy_course
+
+    from autograder.pipeline import CourseRoot
+    from autograder.service.loop import Service
+    from autograder.service.watcher import Watcher
+
+    course = CourseRoot(copy_course(tmp_path / "course"))
+    cfg = Config()
+    cfg.InstantFeedback.stop_seconds = 0.2
+    service = Service(course, cfg, jobs=1)
+    service.store = Store(service.state_path)
+    service.graders = pool = _StandInPool()
+    service.watcher = Watcher(tmp_path, False, 1.0, 30.0)
+    service.watcher.start()
+    sub_id = "ann+loss_functions+t+r"
+    service.store.add(sub_id, "ann", "loss_functions", 100.0, "watch")
+    service.store.update(sub_id, state="queued", secret="1" * 128, notebooks='["loss_functions"]')
+    service._schedule()
+    assert service.store.get(sub_id).state == "grading" and service.store.bucket("ann", "loss_functions")[0] == 4
+    service.stopping = True
+    service._finish()  # the grading never ends: back to the queue, for the next start
+    assert service.store.get(sub_id).state == "queued" and service.store.bucket("ann", "loss_functions")[0] == 5
+    assert pool.submitted and not pool.submitted[0][1].done()
+    service.store.close()

@@ -346,7 +346,6 @@ def service_flagged(service: Service, student: str) -> bool:
 def test_an_ordinary_nbgrader_assignment_through_the_service_loop_and_real_workers(tmp_path):
     """The other kind of assignment (test cells with hidden asserts, no parts.py): graded by the
     service's own warm pool, released at the default level with the hidden assert's text withheld."""
-    import json as json_
     from nbformat import v4
 
     from autograder.pipeline import CourseRoot
@@ -383,6 +382,14 @@ def test_an_ordinary_nbgrader_assignment_through_the_service_loop_and_real_worke
         nbformat.write(v4.new_notebook(cells=student_cells), folder / "hw.ipynb")
         service.store.add(sub_id, "ann", "hw", time.time(), "watch")
         service.store.update(sub_id, state="queued", secret="e" * 128, notebooks='["hw"]', level="scores")
+        last_record: list[str] = []
+        original = service._release
+
+        def keep(sub):
+            last_record[:] = [sub.record]
+            original(sub)
+
+        service._release = keep
         service._schedule()
         end = time.monotonic() + 120
         while service.in_hand and time.monotonic() < end:
@@ -392,8 +399,21 @@ def test_an_ordinary_nbgrader_assignment_through_the_service_loop_and_real_worke
         page = releases.feedback_path(service.exchange, "e" * 128, "hw").read_text()
         assert "Autograded score: 1 / 3" in page  # the hidden assert failed: its cell scores 0
         assert "AssertionError, in a hidden test" in page and "should be 42" not in page
-        assert not (folder).exists()  # the private copy is dropped once graded
-        assert json_.loads(json_.dumps(sub.level)) == "scores"
+        assert not folder.exists()  # the private copy is dropped once graded
+        record = service.store.db.execute("SELECT record FROM submissions WHERE id = ?", (sub_id,)).fetchone()[0]
+        assert record is None  # kept only until released
+        # the same grading released at the other two levels (the level is the row's, set when queued)
+        for level, secret in (("public", "f" * 128), ("all", "0" * 128)):
+            other = f"ann+hw+{level}+r"
+            service.store.add(other, "ann", "hw", time.time(), "watch")
+            service.store.update(other, state="graded", secret=secret, notebooks='["hw"]', level=level,
+                                 record=last_record[0])
+            service._release(service.store.get(other))
+        public = releases.feedback_path(service.exchange, "f" * 128, "hw").read_text()
+        everything = releases.feedback_path(service.exchange, "0" * 128, "hw").read_text()
+        assert "Autograded score: 1 / 1" in public and 'id="hidden"' not in public
+        assert "1 parts with hidden checks (2 points) are graded after the due date" in public
+        assert 'id="hidden"' in everything and "Autograded score: 1 / 3" in everything
     finally:
         service.graders.shutdown(kill=True)
         service.store.close()
