@@ -319,7 +319,8 @@ class Service:
         now = time.time()
         self.store.mark_released(sub.id, now, level=level, score=shown.score, max_score=shown.max_score,
                                  outcome=result.status)
-        self.metrics.latency.labels(sub.assignment).observe(now - sub.seen_at)
+        if sub.noticed_at is None:  # a wait for the rate limit is the policy's, not the service's
+            self.metrics.latency.labels(sub.assignment).observe(now - sub.seen_at)
         state = "released" if result.status == "graded" else "ungradable"
         detail = (f"{shown.score:g}/{shown.max_score:g} ({level})" if result.status == "graded"
                   else f"{result.reason} ({level})")

@@ -22,7 +22,8 @@ class Metrics:
                            "being written)", registry=self.registry)
         self.grading = Gauge("autograder_grading", "Submissions being graded now", registry=self.registry)
         self.latency = Histogram("autograder_feedback_latency_seconds",
-                                 "Seconds from submission (time of record) to its feedback in the exchange",
+                                 "Seconds from submission (time of record) to its feedback in the exchange "
+                                 "(not counting submissions that waited for the rate limit)",
                                  ("assignment",), buckets=LATENCY_BUCKETS, registry=self.registry)
         self.flags = Counter("autograder_timestamp_flags", "timestamp.txt files earlier than the time of "
                              "record beyond the tolerance", ("assignment",), registry=self.registry)

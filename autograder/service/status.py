@@ -60,7 +60,8 @@ class Status:
                 else "not running" + (f" (last started {self.started})" if self.started else ""))
         fmt = lambda x: "-" if x is None else f"{x:.1f} s"  # noqa: E731
         out = [f"service: {head}", f"queue depth: {self.queue_depth}",
-               f"submit to feedback: p50 {fmt(self.p50)}, p95 {fmt(self.p95)} over {self.answered} feedbacks",
+               f"submit to feedback: p50 {fmt(self.p50)}, p95 {fmt(self.p95)} over {self.answered} feedbacks "
+               "(not counting waits for the rate limit)",
                "submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "none"),
                f"flagged timestamps: {self.flags}"]
         if self.running and self.metrics:

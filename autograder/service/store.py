@@ -150,10 +150,11 @@ class Store:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM submissions GROUP BY state"))
 
     def latencies(self) -> list[float]:
-        """Seconds from submission (time of record) to its graded feedback, oldest first."""
+        """Seconds from submission (time of record) to its graded feedback, oldest first; not
+        counting submissions that waited for the rate limit (their wait is the policy's)."""
         return [r[0] for r in self.db.execute(
             "SELECT released_at - seen_at FROM submissions WHERE released_at IS NOT NULL "
-            "AND outcome IN ('graded', 'ungradable') ORDER BY released_at")]
+            "AND noticed_at IS NULL AND outcome IN ('graded', 'ungradable') ORDER BY released_at")]
 
     def flags(self, assignment: str | None = None) -> list[tuple[str, str, str]]:
         """(student, submission id, why) of every flagged timestamp."""
