@@ -202,6 +202,7 @@ def test_snapshot_waits_for_the_secret_and_refuses_bad_folders(tmp_path):
         inbound.snapshot(tmp_path / "in" / f"{me}+a+t+link", spool, True, 1 << 20)
     assert inbound.parse_name("ann+a+2026-12-06 10:00:00 UTC+xyz") == ("ann", "a")
     assert inbound.parse_name("notes.txt") is None
+    assert inbound.parse_name("ann+a+t\n2026-12-06 released student=bob+r") is None
 
 
 # -- release ----------------------------------------------------------------------------------

@@ -45,8 +45,8 @@ class Refused(Exception):
 def parse_name(name: str) -> tuple[str, str] | None:
     """``(student, assignment)`` of an inbound folder name, or None for anything else."""
     parts = name.split("+")
-    if len(parts) not in (3, 4) or not all(parts[:3]) or name.startswith("."):
-        return None
+    if len(parts) not in (3, 4) or not all(parts[:3]) or name.startswith(".") or not name.isprintable():
+        return None  # nbgrader never writes a control character (a forged log line, say) into a name
     return parts[0], parts[1]
 
 
