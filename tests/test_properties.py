@@ -91,7 +91,7 @@ def test_item_breaks_the_gradient_property():
 def test_a_wrong_formula_gets_formula_advice_for_its_gradient_not_autograd_advice(body):
     result = run_property(hidden.MSE[2], subject_for(f"def mse(a, b):\n    {body}", "mse"), max_examples=20)
     assert not result.passed and result.counterexample.expected.startswith("d/dy_pred")
-    assert "because the result itself is wrong" in result.message
+    assert "the result is wrong too" in result.message  # no mistake is named here: the general advice
     assert ".item()" not in result.message and "autograd graph" not in result.message
 
 
@@ -99,7 +99,14 @@ def test_a_right_result_with_a_wrong_gradient_is_told_the_computation_left_autog
     body = "d = a - b.detach()\n    return (d ** 2).mean()"  # right value; no gradient reaches b
     result = run_property(hidden.MSE[2], subject_for(f"def mse(a, b):\n    {body}", "mse"), max_examples=20)
     assert not result.passed and result.counterexample.expected.startswith("d/dy_true")
-    assert "although the result is right" in result.message and ".item()" in result.message
+    assert "the computation left autograd somewhere" in result.message and ".item()" in result.message
+
+
+def test_a_named_mistake_replaces_the_general_advice_of_a_gradient_rule():
+    subject = subject_for("def mse(a, b):\n    return ((a - b) ** 2).sum()", "mse")
+    result = run_property(hidden.MSE[2], subject, max_examples=20, diagnose=lambda *_: "sum instead of mean")
+    assert result.diagnosis == "sum instead of mean"
+    assert result.message.endswith("is wrong (autograd of your result differs from the true loss's)")
 
 
 def test_diagnose_hook_sees_the_shrunk_call():

@@ -32,10 +32,11 @@ class Mismatch(Exception):
     """
 
     def __init__(self, message: str, expected: str = "", got: str = "", reply: Reply | None = None,
-                 quantity: str = RESULT, argument: int = 0):
+                 quantity: str = RESULT, argument: int = 0, advice: str = ""):
         super().__init__(message)
         self.message, self.expected, self.got, self.reply = message, expected, got, reply
         self.quantity, self.argument = quantity, argument
+        self.advice = advice  # a general fix, said only where no known mistake is named (``failed_check``)
         self.inputs: tuple = ()  # the drawn arguments, filled in by run_property
 
 
@@ -137,9 +138,9 @@ def expect_grads(reply: Reply, expected: Sequence[torch.Tensor], arg_names: Sequ
                  where: Sequence[torch.Tensor] | None = None, result_right: bool = True) -> None:
     """The server's autograd gradients must match the reference's where ``where`` holds and both are finite.
 
-    ``result_right``: whether the result itself was right on these inputs. The advice follows:
-    a wrong gradient of a right result means the computation left autograd somewhere; of a wrong
-    result, the formula is wrong (the part's likely mistake says how) and the gradient with it.
+    ``result_right``: whether the result itself was right on these inputs. The advice (said only
+    where no known mistake is named) follows: a wrong result's gradient is wrong with its formula;
+    a right result's may be a formula right only here, or a computation that left autograd.
     """
     if reply.grads is None:
         raise Mismatch(f"the result of `{name}` does not carry gradients back to its inputs: {NO_AUTOGRAD_HINT}",
@@ -151,12 +152,13 @@ def expect_grads(reply: Reply, expected: Sequence[torch.Tensor], arg_names: Sequ
         mask = torch.isfinite(want) if where is None else torch.isfinite(want) & where[index]
         ok = close_mask(got, want, want.dtype, float(want[mask].abs().max()) if mask.any() else 0.0)
         if not bool(ok[mask].all()):
-            why = (f"although the result is right, so the computation left autograd somewhere: {NO_AUTOGRAD_HINT}"
-                   if result_right else "because the result itself is wrong: autograd differentiates the "
-                   "formula you wrote, so once the result is right its gradient is too")
-            raise Mismatch(f"the gradient of `{name}` with respect to `{arg}` is wrong {why}",
-                           expected=f"d/d{arg} = {show(want)}", got=f"d/d{arg} = {show(got)}", reply=reply,
-                           quantity=GRADIENT, argument=index)
+            advice = ("autograd differentiates the formula you wrote: if it is the loss's (a formula can be "
+                      f"right here and wrong elsewhere), the computation left autograd somewhere: {NO_AUTOGRAD_HINT}"
+                      if result_right else "the result is wrong too, and autograd differentiates the formula you "
+                      "wrote: once the result is right, its gradient is too")
+            raise Mismatch(f"the gradient of `{name}` with respect to `{arg}` is wrong (autograd of your result "
+                           "differs from the true loss's)", expected=f"d/d{arg} = {show(want)}",
+                           got=f"d/d{arg} = {show(got)}", reply=reply, quantity=GRADIENT, argument=index, advice=advice)
 
 
 def expect_inputs_unchanged(reply: Reply, args: Sequence[torch.Tensor], arg_names: Sequence[str], *, name: str) -> None:

@@ -114,7 +114,8 @@ def failed_check(prop: Property, subject: Subject, mismatch: Mismatch, diagnose:
         got=mismatch.got,
     )
     diagnosis = diagnose(subject, mismatch.inputs, mismatch.reply) if diagnose else None
-    return CheckResult(name=prop.name, passed=False, weight=prop.weight, message=mismatch.message,
+    message = f"{mismatch.message}: {mismatch.advice}" if mismatch.advice and not diagnosis else mismatch.message
+    return CheckResult(name=prop.name, passed=False, weight=prop.weight, message=message,
                        counterexample=counterexample, diagnosis=diagnosis)
 
 
