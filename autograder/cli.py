@@ -115,7 +115,7 @@ def cmd_students_import(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs)
+    run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs, verbose=args.verbose)
 
 
 def cmd_grade_notebook(args) -> None:
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_students_import)
     p = command("demo", cmd_demo, "grade a made-up class of students end to end", assignment=False)
     p.add_argument("--no-sandbox", action="store_true", help="as for grade")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show the libraries' log lines and warnings")
     _jobs_option(p)
     p = command("grade-notebook", cmd_grade_notebook,
                 "grade one notebook without a course; prints Gradescope's results.json", assignment=False)
