@@ -24,3 +24,8 @@ echo "$PWD" > "$site/autograder-course.pth"
 mkdir -p .venv/etc/jupyter/jupyter_server_config.d
 echo '{"ServerApp": {"jpserver_extensions": {"autograder.staff_pages.server_extension": true}}}' \
   > .venv/etc/jupyter/jupyter_server_config.d/autograder.json
+# JupyterHub's proxy, for tests/test_hub_service.py (a real hub on 127.0.0.1); node is on the machine
+if [[ "${1:-}" == tests ]] && ! command -v configurable-http-proxy >/dev/null && command -v npm >/dev/null; then
+  sudo=""; [[ "$(id -u)" == 0 ]] || sudo=sudo
+  $sudo npm install -g --no-fund --no-audit configurable-http-proxy@5.3.0
+fi

@@ -62,6 +62,11 @@ class InstantFeedback(Configurable):
                                               "(loopback by default)").tag(config=True)
     metrics_port = Integer(9464, help="Port of the /metrics endpoint; -1: none; 0: any free "
                                       "port (service-status shows it)").tag(config=True)
+    staff_group = Unicode(
+        "instructors", help="Under JupyterHub: members of this hub group see the staff page of the "
+                            "service (the queue, every student, latency, flags) and may grade a "
+                            "student's latest submission now or lift a rate limit. Everyone else "
+                            "sees their own submissions only.").tag(config=True)
     state_file = Unicode(
         "", help="The service's own SQLite state (never the gradebook). Default: "
                  f"{STATE_FILE} next to the gradebook (the course root).").tag(config=True)

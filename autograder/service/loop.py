@@ -30,9 +30,9 @@ from traitlets.config import Config
 from autograder.errors import AuthoringError
 from autograder.pipeline import deadlines, pool
 from autograder.pipeline.course import CourseRoot
-from autograder.reports.records import result_from_json
+from autograder.reports.records import dumps, result_from_json, result_to_json
 from autograder.sandbox.limits import Limits
-from autograder.service import config, inbound, policy, release, status
+from autograder.service import actions, config, hub, inbound, policy, release, status
 from autograder.service.graders import Graders
 from autograder.service.metrics import Metrics
 from autograder.service.queue import plan
@@ -65,6 +65,7 @@ class Service:
         self.known: set[str] = set()
         self.dues: dict[tuple[str, str], tuple[float, object]] = {}
         self.stopping = False
+        self.pages = None  # the hub pages, when run as a JupyterHub service
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> None:
@@ -90,6 +91,7 @@ class Service:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.metrics.stop()
+            self.pages.stop() if self.pages is not None else None
             self.graders.shutdown(kill=True) if hasattr(self, "graders") else None
             self.store.close()
             os.close(lock)
@@ -114,6 +116,7 @@ class Service:
         for key, value in (("pid", str(os.getpid())), ("started", status.now_text()),
                            ("watching", f"{self.inbound} with {self.watcher.kind}"), ("metrics", address)):
             self.store.set_meta(key, value)
+        self.pages = hub.start_if_under_hub(self)
         for sub in self.store.in_state("graded"):  # graded before a crash, not yet released
             self._release(sub)
         start = time.time()
@@ -154,6 +157,7 @@ class Service:
             if name in self.recheck and time.time() - since > FAST_RECHECK:
                 del self.recheck[name]  # looked at again at each rescan
         self._collect(wait=0)
+        actions.carry_out(self)
         self._schedule()
         counts = self.store.counts()
         self.metrics.queue.set(sum(counts.get(s, 0) for s in status.WAITING))
@@ -196,6 +200,8 @@ class Service:
             self._log("refused", sub, str(exc))
             return
         level = self._level(sub)  # may fail (the gradebook busy): then it stays waiting, tried again
+        if level is None and sub.staff:  # the staff asked for it after the due date
+            level = self.settings.visibility
         self.recheck.pop(name, None)
         flag = policy.timestamp_flag(snap.stamp, sub.seen_at, self.settings.timestamp_tolerance_seconds)
         self.store.update(name, state="queued", stamp=snap.stamp, secret=snap.secret,
@@ -209,6 +215,8 @@ class Service:
             self._notice(sub, "after-due", release.after_due_lines(self._due(sub), self.timezone))
             self.store.update(name, state="after-due")
             self._discard(sub)
+
+    ingest = _ingest  # for the staff actions (actions.py)
 
     def _discard(self, sub: Submission) -> None:
         """The private copy is no longer needed once graded or answered otherwise."""
@@ -235,7 +243,7 @@ class Service:
         deferred = {}
         for key in {(s.student, s.assignment) for s in queued}:
             _tokens, _updated, not_before = self.store.bucket(*key) or (None, None, 0.0)
-            if not_before > now:
+            if not_before > now and not any(s.staff for s in queued if (s.student, s.assignment) == key):
                 deferred[key] = not_before
         self._over_limit([s for s in queued if (s.student, s.assignment) in deferred],
                          lambda s: deferred[(s.student, s.assignment)])
@@ -246,6 +254,8 @@ class Service:
         for latest, older in decisions:
             tokens, updated, _ = self.store.bucket(latest.student, latest.assignment) or (None, None, 0.0)
             granted, left, next_at = self.bucket.take(tokens, updated, now)
+            if latest.staff:  # graded now at the staff's request: the student's tokens are kept
+                granted, left = True, self.bucket.level(tokens, updated, now)
             if not granted:
                 self.store.set_bucket(latest.student, latest.assignment, left, now, next_at)
                 self._over_limit([*older, latest], lambda s: next_at)
@@ -318,7 +328,7 @@ class Service:
         release.publish(self.exchange, sub.secret, json.loads(sub.notebooks), html)
         now = time.time()
         self.store.mark_released(sub.id, now, level=level, score=shown.score, max_score=shown.max_score,
-                                 outcome=result.status)
+                                 outcome=result.status, shown=dumps(result_to_json(shown)), staff=0)
         if sub.noticed_at is None:  # a wait for the rate limit is the policy's, not the service's
             self.metrics.latency.labels(sub.assignment).observe(now - sub.seen_at)
         state = "released" if result.status == "graded" else "ungradable"
@@ -339,6 +349,10 @@ class Service:
         now = time.time()
         self.store.update(sub.id, noticed_at=now, detail=f"{kind}: {lines[0]}")
         self._log(kind, sub, lines[0], when=now)
+
+    def log_staff(self, kind: str, student: str, assignment: str, by: str, outcome: str) -> None:
+        self.metrics.transitions.labels(assignment, f"staff-{kind}").inc()
+        log.info("staff-%-4s student=%s assignment=%s by=%s  %s", kind, student, assignment, by, outcome)
 
     def _log(self, state: str, sub: Submission | None, detail: str = "", when: float | None = None,
              level: int = logging.INFO) -> None:

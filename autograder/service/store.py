@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS submissions (
     score REAL, max_score REAL, outcome TEXT,
     noticed_at REAL,              -- when a notice (over the limit, ...) went out for it
     released_at REAL,             -- when its feedback went out
-    releases INTEGER NOT NULL DEFAULT 0
+    releases INTEGER NOT NULL DEFAULT 0,
+    shown TEXT,                   -- the record as released, cut to its level (JSON): the hub pages show it
+    staff INTEGER NOT NULL DEFAULT 0      -- a staff member asked for it to be graded now (no token taken)
 );
 CREATE INDEX IF NOT EXISTS submissions_state ON submissions(state);
 CREATE TABLE IF NOT EXISTS buckets (
@@ -49,6 +51,12 @@ CREATE TABLE IF NOT EXISTS buckets (
     PRIMARY KEY (student, assignment)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS requests (   -- staff actions from the hub pages, carried out by the loop
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,                 -- 'grade' (the latest submission now) or 'lift' (the rate limit)
+    student TEXT NOT NULL, assignment TEXT NOT NULL,
+    by TEXT NOT NULL, at REAL NOT NULL, done_at REAL, outcome TEXT
+);
 """
 
 
@@ -72,9 +80,15 @@ class Submission:
     detail: str | None = None
     releases: int = 0
     level: str | None = None  # the visibility decided when it was queued (from its time of record)
+    shown: str | None = None  # the released record at its level (JSON), for the hub pages
+    staff: int = 0  # graded now at a staff member's request: no rate-limit token taken
+    score: float | None = None  # as released (at its level)
+    max_score: float | None = None
+    outcome: str | None = None  # 'graded' or why not (ungradable)
 
 
 _FIELDS = tuple(Submission.__dataclass_fields__)
+_ADDED = {"shown": "TEXT", "staff": "INTEGER NOT NULL DEFAULT 0"}  # columns newer than some state files
 
 
 class Store:
@@ -90,6 +104,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(submissions)")}
+            for name, kind in _ADDED.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -124,6 +142,41 @@ class Store:
         self.db.execute("UPDATE submissions SET state = 'released', released_at = ?, record = NULL, "
                         "releases = releases + 1" + "".join(f", {k} = ?" for k in fields) + " WHERE id = ?",
                         (when, *fields.values(), sub_id))
+
+    def of_student(self, student: str) -> list[Submission]:
+        """A student's submissions, newest first."""
+        rows = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM submissions WHERE student = ? "
+                               "ORDER BY seen_at DESC, id DESC", (student,))
+        return [Submission(*r) for r in rows]
+
+    def everything(self) -> list[Submission]:
+        rows = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM submissions ORDER BY seen_at, id")
+        return [Submission(*r) for r in rows]
+
+    def latest(self, student: str, assignment: str) -> Submission | None:
+        """The student's newest submission of the assignment that is one (not refused)."""
+        row = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM submissions WHERE student = ? AND assignment = ? "
+                              "AND state != 'refused' ORDER BY seen_at DESC, id DESC LIMIT 1",
+                              (student, assignment)).fetchone()
+        return Submission(*row) if row else None
+
+    # -- staff requests (written by the hub pages, carried out by the loop) ---------------
+    def add_request(self, kind: str, student: str, assignment: str, by: str, at: float) -> int:
+        return self.db.execute("INSERT INTO requests (kind, student, assignment, by, at) VALUES (?, ?, ?, ?, ?)",
+                               (kind, student, assignment, by, at)).lastrowid
+
+    def pending_requests(self) -> list[tuple[int, str, str, str, str]]:
+        """(id, kind, student, assignment, by) not yet carried out, oldest first."""
+        return list(self.db.execute("SELECT id, kind, student, assignment, by FROM requests "
+                                    "WHERE done_at IS NULL ORDER BY id"))
+
+    def finish_request(self, request_id: int, when: float, outcome: str) -> None:
+        self.db.execute("UPDATE requests SET done_at = ?, outcome = ? WHERE id = ?", (when, outcome, request_id))
+
+    def recent_requests(self, limit: int = 20) -> list[tuple]:
+        """(kind, student, assignment, by, at, done_at, outcome), newest first."""
+        return list(self.db.execute("SELECT kind, student, assignment, by, at, done_at, outcome FROM requests "
+                                    "ORDER BY id DESC LIMIT ?", (limit,)))
 
     # -- token buckets ----------------------------------------------------------------
     def bucket(self, student: str, assignment: str) -> tuple[float, float, float] | None:
