@@ -200,7 +200,24 @@ def test_pages_behind_the_hub_login_show_each_user_only_what_is_theirs(tmp_path,
     finally:
         if hub is not None:
             hub.stop()
+            _kill_service(tmp_path / "course")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _kill_service(course: Path) -> None:
+    """The hub stops its managed service on SIGTERM; should it not, the service (in its own session)
+    is killed here by the pid in its lock file, so nothing of the test outlives it."""
+    lock = course / "instant_feedback.sqlite.lock"
+    pid = lock.read_text().strip() if lock.is_file() else ""
+    try:
+        ours = pid.isdigit() and str(course).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        ours = False
+    if ours:  # still running, and the one this test started (not a pid used again since)
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _check_pages(hub, root, exchange, ada, ben, prof, correct, mistake) -> None:
