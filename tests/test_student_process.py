@@ -156,3 +156,18 @@ def test_close_before_any_request_starts_nothing():
     factory = Factory()
     StudentProcess(factory).close()
     assert factory.made == []
+
+
+def test_forbidden_call_recording_wraps_each_library_function_once():
+    """Every in-process server used to wrap the library again: after hundreds of tests the chain
+    overflowed the stack and a call's later forbidden losses went unrecorded."""
+    import torch.nn.functional as F
+    from torch.nn.modules.loss import L1Loss
+
+    first, second = InProcessSandbox(), InProcessSandbox()
+    for wrapped in (F.mse_loss, L1Loss.forward):
+        assert not hasattr(wrapped.__wrapped__, "_recorded_as")
+    second.request({"op": "run_cell", "source": "import torch.nn.functional as F\ndef f(a):\n    return F.mse_loss(a, a)"})
+    reply = second.request({"op": "call", "calls": [{"function": "f", "args": [ONE.numpy()]}]})
+    assert reply["replies"][0]["forbidden"] == ["torch.nn.functional.mse_loss"]
+    first.close(), second.close()
