@@ -29,7 +29,7 @@ PER_PROCESS_WARNING = (
 TEST_CELLS_NOTE = (
     "An ordinary nbgrader assignment: its test cells ran in each student's sandbox, next to the "
     "student's code, as nbgrader runs them. The sandbox contained every submission, but a student "
-    "who patches what the tests call could make them pass; see the README's threat model.")
+    "who patches what the tests call could make them pass; see the security model (docs/security.md).")
 
 
 def _section(sid: str, title: str, body: str) -> str:
