@@ -114,6 +114,13 @@ def main() -> None:
                 return db.execute("SELECT COUNT(*) FROM submissions WHERE state IN ('waiting', 'grading', "
                                   "'graded') OR (state = 'queued' AND noticed_at IS NULL)").fetchone()[0]
 
+        def seen() -> int:
+            with sqlite3.connect(db_path) as db:
+                return db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+
+        settle = time.monotonic() + 30  # the last submission may not be noticed yet (a second at most)
+        while seen() < len(schedule) and time.monotonic() < settle:
+            time.sleep(0.2)
         while pending():  # over-limit submissions have their notice; their token comes minutes later
             time.sleep(0.5)
         stop.set()
