@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from dateutil.tz import gettz
 from nbgrader.api import Gradebook, MissingEntry
@@ -100,12 +101,32 @@ def set_due_date(course: CourseRoot, assignment: str, due: dt.datetime) -> None:
         gb.update_or_create_assignment(assignment, duedate=due)
 
 
+def _assignment_due(gb: Gradebook, assignment: str) -> dt.datetime | None:
+    try:
+        return gb.find_assignment(assignment).duedate
+    except MissingEntry:
+        return None
+
+
 def due_date(course: CourseRoot, assignment: str) -> dt.datetime | None:
     with course.gradebook() as gb:
-        try:
-            return gb.find_assignment(assignment).duedate
-        except MissingEntry:
+        return _assignment_due(gb, assignment)
+
+
+def student_due(db_url: str, assignment: str, student: str) -> dt.datetime | None:
+    """The student's due date (naive UTC, extension included), also before they have a
+    submission row; None: no due date."""
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+        return None  # nbgrader would make an empty gradebook: never here
+    with Gradebook(db_url) as gb:
+        due = _assignment_due(gb, assignment)
+        if due is None:
             return None
+        try:
+            extension = gb.find_submission(assignment, student).extension
+        except MissingEntry:
+            extension = None
+    return due + (extension or dt.timedelta(0))
 
 
 @dataclass(frozen=True)
@@ -126,10 +147,7 @@ def grant_extension(course: CourseRoot, assignment: str, student: str,
     timezone = course_timezone(course)
     until_utc = parse_deadline(until, timezone, "--until") if until is not None else None
     with course.gradebook() as gb:
-        try:
-            due = gb.find_assignment(assignment).duedate
-        except MissingEntry:
-            due = None
+        due = _assignment_due(gb, assignment)
         if due is None:
             raise AuthoringError(
                 f"{assignment} has no due date: release it with --due first "
@@ -235,10 +253,7 @@ def deadline_summary(db_url: str, assignment: str, timezone: str = "UTC") -> str
     """For the staff report: ``due 2026-12-01 23:59 UTC; 2 late (−6 points in all); 1 extension``;
     None when the assignment has no due date."""
     with Gradebook(db_url) as gb:
-        try:
-            due = gb.find_assignment(assignment).duedate
-        except MissingEntry:
-            return None
+        due = _assignment_due(gb, assignment)
     if due is None:
         return None
     rows = late_work(db_url, assignment)

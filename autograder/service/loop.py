@@ -227,7 +227,7 @@ class Service:
         key = (sub.assignment, sub.student)
         cached = self.dues.get(key)
         if cached is None or time.monotonic() - cached[0] > DUE_CACHE:
-            cached = (time.monotonic(), policy.student_due(self.course.db_url(), sub.assignment, sub.student))
+            cached = (time.monotonic(), deadlines.student_due(self.course.db_url(), sub.assignment, sub.student))
             self.dues[key] = cached
         return cached[1]
 

@@ -15,7 +15,6 @@ import functools
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.utils import parse_utc
 
 from autograder.judge.notebook import HIDDEN_BEGIN
@@ -88,24 +87,6 @@ def withheld(result: SubmissionResult, level: str, hidden: frozenset[str]) -> st
         return ("Hidden checks show their score and the likely mistake; their inputs are shown "
                 "after the due date.")
     return ""
-
-
-def student_due(db_url: str, assignment: str, student: str) -> dt.datetime | None:
-    """The student's due date (naive UTC, extension included) from the gradebook; None: no due date."""
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-        return None  # nbgrader would make an empty gradebook: never here
-    with Gradebook(db_url) as gb:
-        try:
-            due = gb.find_assignment(assignment).duedate
-        except MissingEntry:
-            return None
-        if due is None:
-            return None
-        try:
-            extension = gb.find_submission(assignment, student).extension
-        except MissingEntry:
-            extension = None
-    return due + (extension or dt.timedelta(0))
 
 
 def timestamp_flag(stamp: str | None, seen_at: float, tolerance: float) -> str | None:
