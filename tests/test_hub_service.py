@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from course_copy import copy_course
-from test_service_e2e import COURSE_ID, _feedback_file, _notebooks, _wait, _why_not, users  # noqa: F401
+from test_service_e2e import (COURSE_ID, _feedback_file, _notebooks, _wait, _why_not,  # noqa: F401
+                              released_course, users)
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
@@ -173,23 +173,9 @@ def test_pages_behind_the_hub_login_show_each_user_only_what_is_theirs(tmp_path,
     base.chmod(0o755)
     hub = None
     try:
-        from autograder.pipeline import CourseRoot, release
-
-        exchange = base / "exchange"
-        (base / "home").mkdir()
-        os.environ["AUTOGRADER_EXCHANGE"] = str(exchange)
-        try:
-            root = copy_course(tmp_path / "course")
-            with open(root / "nbgrader_config.py", "a") as config:
-                config.write(EXTRA_CONFIG)
-            course = CourseRoot(root)
-            ada, ben, prof = users(base, "a"), users(base, "b"), users(base, "i")
-            release(course, "loss_functions", due="2099-01-01T00:00Z")
-            with course.gradebook() as gb:
-                for s in (ada, ben):
-                    gb.update_or_create_student(s.name)
-        finally:
-            del os.environ["AUTOGRADER_EXCHANGE"]
+        course, exchange, (ada, ben, prof) = released_course(
+            tmp_path, base, users, "ab", "2099-01-01T00:00Z", EXTRA_CONFIG, staff="i")
+        root = course.root
         correct, mistake, _slow = _notebooks()
         hub = Hub(base, root, exchange, prof.name, [ada.name, ben.name, prof.name])
         hub.wait_ready()

@@ -214,8 +214,11 @@ def test_students_submit_and_fetch_their_own_feedback_within_seconds(tmp_path, u
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_course(tmp_path: Path, base: Path, users) -> None:
-    from autograder.pipeline import CourseRoot, deadlines, release
+def released_course(tmp_path: Path, base: Path, users, students: str, due: str, extra_config: str,
+                    staff: str = ""):
+    """A course copy released (due ``due``) to a shared exchange under ``base``, and a real Unix
+    user per letter, those of ``students`` on its roster: ``(course, exchange, users)``."""
+    from autograder.pipeline import CourseRoot, release
 
     exchange = base / "exchange"
     (base / "home").mkdir()
@@ -223,17 +226,26 @@ def _run_course(tmp_path: Path, base: Path, users) -> None:
     try:
         root = copy_course(tmp_path / "course")
         with open(root / "nbgrader_config.py", "a") as config:
-            config.write(EXTRA_CONFIG)
+            config.write(extra_config)
         course = CourseRoot(root)
-        ada, ben, cy = users(base, "a"), users(base, "b"), users(base, "c")
-        release(course, "loss_functions", due="2020-01-01T00:00Z")  # long past ...
+        people = [users(base, letter) for letter in students + staff]
+        release(course, "loss_functions", due=due)
         with course.gradebook() as gb:
-            for s in (ada, ben, cy):
-                gb.update_or_create_student(s.name)
-        for s in (ada, ben):  # ... except for these two
-            deadlines.grant_extension(course, "loss_functions", s.name, "2099-01-01T00:00Z")
+            for person in people[:len(students)]:
+                gb.update_or_create_student(person.name)
     finally:
         del os.environ["AUTOGRADER_EXCHANGE"]
+    return course, exchange, people
+
+
+def _run_course(tmp_path: Path, base: Path, users) -> None:
+    from autograder.pipeline import deadlines
+
+    course, exchange, (ada, ben, cy) = released_course(  # long past ...
+        tmp_path, base, users, "abc", "2020-01-01T00:00Z", EXTRA_CONFIG)
+    root = course.root
+    for s in (ada, ben):  # ... except for these two
+        deadlines.grant_extension(course, "loss_functions", s.name, "2099-01-01T00:00Z")
     correct, mistake, slow = _notebooks()
     service = Service(root, exchange, tmp_path / "service.log")
     service.start()
