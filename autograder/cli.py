@@ -1,7 +1,9 @@
 """``python -m autograder``: one subcommand per pipeline step, each calling one plain function.
 
 Errors meant for a person (``AutograderError``) are caught once, here, and printed as one line
-with exit status 1; anything else is a grader bug and keeps its traceback.
+with exit status 1; anything else is a grader bug and keeps its traceback. Each command imports
+what it needs when it runs: a start-up pays for its own command only (nbgrader, torch and the
+grader are seconds each), which one notebook graded by a cold process feels most.
 """
 from __future__ import annotations
 
@@ -11,26 +13,20 @@ import sys
 import warnings
 from pathlib import Path
 
-from autograder.demo import run_demo
 from autograder.errors import AutograderError
-from autograder.pipeline import (
-    CourseRoot, collect, export_grades, generate_feedback, grade_class, import_students, release,
-    summary_table, zip_collect)
-from autograder.pipeline import deadlines
-from autograder.pipeline.gradescope_bundle import build_bundle
-from autograder.pipeline.lms_export import export_canvas
-from autograder.pipeline.pool import default_jobs
-from autograder.pipeline.regrade import format_regrade
-from autograder.pipeline.records_io import timestamp_flags, write_class_report
 
 DEFAULT_ASSIGNMENT = "loss_functions"
 
 
-def _course(args) -> CourseRoot:
+def _course(args):
+    from autograder.pipeline.course import CourseRoot
+
     return CourseRoot.at(args.course_root)
 
 
 def cmd_release(args) -> None:
+    from autograder.pipeline import deadlines, release
+
     course = _course(args)
     print(f"released {args.assignment} to {release(course, args.assignment, due=args.due)}")
     due = deadlines.due_date(course, args.assignment)
@@ -39,6 +35,8 @@ def cmd_release(args) -> None:
 
 
 def cmd_extend(args) -> None:
+    from autograder.pipeline import deadlines
+
     course = _course(args)
     ext = deadlines.grant_extension(course, args.assignment, args.student,
                                     None if args.remove else args.until)
@@ -54,6 +52,8 @@ def cmd_collect(args) -> None:
     if args.zip is not None:
         _zip_collect(args, args.zip)
         return
+    from autograder.pipeline import collect
+
     course = _course(args)
     students = collect(course, args.assignment)
     print(f"{len(students)} submissions of {args.assignment} in {course.root / 'submitted'}")
@@ -64,6 +64,8 @@ def cmd_zip_collect(args) -> None:
 
 
 def _zip_collect(args, downloads: Path | None) -> None:
+    from autograder.pipeline import zip_collect
+
     course = _course(args)
     skipped: list[str] = []
     students = zip_collect(course, args.assignment, downloads, skipped=skipped)
@@ -73,6 +75,9 @@ def _zip_collect(args, downloads: Path | None) -> None:
 
 
 def cmd_grade(args) -> None:
+    from autograder.pipeline import grade_class, summary_table
+    from autograder.pipeline.regrade import format_regrade
+
     scheduler = args.scheduler or None
     if scheduler and args.jobs:
         raise AutograderError(
@@ -88,11 +93,16 @@ def cmd_grade(args) -> None:
 
 
 def cmd_feedback(args) -> None:
+    from autograder.pipeline import generate_feedback
+
     written = generate_feedback(_course(args), args.assignment)
     print(f"{len(written)} feedback files written under {_course(args).root / 'feedback'}")
 
 
 def cmd_export(args) -> None:
+    from autograder.pipeline import export_grades
+    from autograder.pipeline.lms_export import export_canvas
+
     if args.format == "csv":
         if args.canvas_assignment_id is not None:
             raise AutograderError("--canvas-assignment-id is for --format canvas; nbgrader's CSV has no such column")
@@ -105,30 +115,41 @@ def cmd_export(args) -> None:
 
 
 def cmd_gradescope(args) -> None:
+    from autograder.pipeline.gradescope_bundle import build_bundle
+
     out = build_bundle(_course(args), args.assignment, args.out)
     print(f"Gradescope autograder written to {out}: upload it as the assignment's autograder (zip file)")
 
 
 def cmd_students_import(args) -> None:
+    from autograder.pipeline import import_students
+
     students = import_students(_course(args), args.file)
     print(f"{len(students)} students in the gradebook")
 
 
 def cmd_demo(args) -> None:
+    from autograder.demo import run_demo
+
     run_demo(_course(args), sandbox=not args.no_sandbox, progress=not args.quiet, jobs=args.jobs, verbose=args.verbose)
 
 
 def cmd_grade_notebook(args) -> None:
-    from autograder.judge.grader import grade_notebook_file  # loads torch: only here
-    from autograder.reports.gradescope import dump_json, to_gradescope
+    from autograder.sandbox.factory import start_early
 
     if not args.path.is_file():
         raise AutograderError(f"no notebook at {args.path}")
+    start_early(isolate=not args.no_sandbox)  # the sandbox's imports overlap the grader's, below
+    from autograder.judge.grader import grade_notebook_file  # loads torch: only here
+    from autograder.reports.gradescope import dump_json, to_gradescope
+
     result = grade_notebook_file(args.path, args.assignment, isolate=not args.no_sandbox)
     print(dump_json(to_gradescope(result)))
 
 
 def cmd_report(args) -> None:
+    from autograder.pipeline.records_io import timestamp_flags, write_class_report
+
     print(f"report written to {write_class_report(_course(args), args.assignment, args.out)}")
     flagged = timestamp_flags(_course(args), args.assignment)
     if flagged:
@@ -169,7 +190,7 @@ def _positive(text: str) -> int:
 
 def _jobs_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=_positive, default=None, metavar="N",
-                        help=f"grade N submissions at once (default: every core, {default_jobs()} here)")
+                        help=f"grade N submissions at once (default: every core, {len(os.sched_getaffinity(0))} here)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,6 @@ from typing import Iterable
 from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.judge.results import Flag
-from autograder.staff_pages import cells
 
 # What a browser would run if staff opened it: formgrader serves these from a submission as text.
 ACTIVE_FILE_TYPES = frozenset({".html", ".htm", ".xhtml", ".xht", ".shtml", ".svg", ".svgz",
@@ -124,6 +123,8 @@ def active_content(folder: Path, read_notebook) -> list[Flag]:
     """What staff pages show as text instead of rendering (``staff_pages``): HTML, unsafe links,
     rich outputs, raw cells in a notebook, and files a browser would run. No honest answer needs
     them, so a person looks; the pages themselves are safe either way."""
+    from autograder.staff_pages import cells  # nbconvert: not for one notebook graded alone (grade-notebook)
+
     flags = []
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         name = path.relative_to(folder).as_posix()

@@ -28,10 +28,12 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SandboxFault(Exception):
@@ -171,6 +173,8 @@ def _line(value: Any) -> int | None:
 
 
 def _tensor(array: Any) -> torch.Tensor | None:
+    import torch  # here, not at the top: launching a sandbox needs no torch (a cold start imports both at once)
+
     if not isinstance(array, np.ndarray):
         return None
     return torch.from_numpy(np.array(array, copy=True))

@@ -17,7 +17,7 @@ from autograder.sandbox.base import Sandbox
 from autograder.sandbox.bwrap import BwrapSandbox
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.local import LocalSandbox
-from autograder.sandbox.template import ForkedSandbox, shared_template
+from autograder.sandbox.template import ForkedSandbox, shared_template, start_shared
 
 
 def sandbox_factory(limits: Limits, files: Path | None, isolate: bool = True) -> Callable[[], Sandbox]:
@@ -31,6 +31,14 @@ def sandbox_factory(limits: Limits, files: Path | None, isolate: bool = True) ->
         BwrapSandbox.check_available()
         return functools.partial(_jail, files, limits)
     return functools.partial(LocalSandbox, files, limits)
+
+
+def start_early(isolate: bool = True) -> None:
+    """Start this process's template now, without waiting, where the jail will fork from one:
+    its imports (seconds) then overlap the grader's own, which matters to one notebook graded
+    by a cold process (``grade-notebook``, Gradescope)."""
+    if isolate and BwrapSandbox.available():
+        start_shared()
 
 
 def _jail(files: Path | None, limits: Limits) -> Sandbox:

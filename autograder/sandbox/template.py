@@ -8,8 +8,9 @@ student's files go straight to the child over its channel. The child is pid 1 of
 its own (pid, mount, network, IPC, UTS), with its own home, reaping the server that runs under
 the sandbox's own uid; killing it (through a pidfd) kills everything the student started.
 
-One template per grader process (``shared_template``): started on first use, started again if
-it died, closed at exit, forgotten by a forked copy of the grader. It needs the grader to be
+One template per grader process (``shared_template``): started on first use (or earlier,
+without waiting for it, by ``start_shared``), started again if it died, closed at exit,
+forgotten by a forked copy of the grader. It needs the grader to be
 root (the sandbox's uid is a host uid); elsewhere the factory falls back to ``BwrapSandbox``.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 class Template:
     """One zygote in its jail, spoken to over a socketpair; see the module docstring."""
 
-    def __init__(self, startup_seconds: float = Limits().startup_seconds) -> None:
+    def __init__(self, startup_seconds: float = Limits().startup_seconds, wait: bool = True) -> None:
         BwrapSandbox.check_available()
         if os.geteuid() != 0:
             raise SandboxUnavailable("the sandbox template needs the grader to run as root")
@@ -63,7 +64,17 @@ class Template:
                 pass_fds=(theirs.fileno(),), preexec_fn=self.group.join_self if self.group is not None else None)
         finally:
             theirs.close()
-        self._socket.settimeout(startup_seconds)
+        self._ready_by: float | None = time.monotonic() + startup_seconds
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once the zygote has done its imports; ``wait=False`` leaves this to the first
+        spawn, so a caller's own start-up overlaps them. Raises SandboxUnavailable if it never was."""
+        if self._ready_by is None:
+            return
+        self._socket.settimeout(max(self._ready_by - time.monotonic(), 0.001))
+        self._ready_by = None
         try:
             ready = self._socket.recv(256)
         except OSError:
@@ -138,19 +149,42 @@ _shared_lock = threading.Lock()
 
 
 def shared_template() -> Template | None:
-    """This grader process's template, started if there is none or it died; None (warned once) if it cannot start."""
-    global _shared, _shared_failure
+    """This grader process's template, started if there is none or it died, and ready; None
+    (warned once) if it cannot start."""
+    global _shared
     with _shared_lock:
-        if _shared is not None and not _shared.alive():
-            _shared.close()
-            _shared = None
-        if _shared is None and _shared_failure is None:
+        _start_shared()
+        if _shared is not None:
             try:
-                _shared = Template()
+                _shared.wait_ready()
             except SandboxUnavailable as exc:
-                _shared_failure = str(exc)
-                log.warning("%s; every sandbox starts a new Python instead (seconds, not milliseconds)", exc)
+                _shared = None
+                _failed(exc)
         return _shared
+
+
+def start_shared() -> None:
+    """Start this process's template without waiting for it (see ``Template.wait_ready``)."""
+    with _shared_lock:
+        _start_shared()
+
+
+def _start_shared() -> None:
+    global _shared
+    if _shared is not None and _shared._ready_by is None and not _shared.alive():  # died after it was ready
+        _shared.close()
+        _shared = None
+    if _shared is None and _shared_failure is None:
+        try:
+            _shared = Template(wait=False)
+        except SandboxUnavailable as exc:
+            _failed(exc)
+
+
+def _failed(exc: SandboxUnavailable) -> None:
+    global _shared_failure
+    _shared_failure = str(exc)
+    log.warning("%s; every sandbox starts a new Python instead (seconds, not milliseconds)", exc)
 
 
 def _close_shared() -> None:
