@@ -3,6 +3,7 @@ the staff actions as the loop carries them out, the security headers and id chec
 ``test_hub_service.py`` runs them behind a real JupyterHub."""
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 
@@ -116,3 +117,26 @@ def test_staff_lift_and_grade_now_are_carried_out_by_the_loop_without_taking_tok
     assert outcomes == ["no submission to grade", "rate limit lifted: 5 feedbacks available", "ann+loss_functions+t+r graded next"]
     assert store.pending_requests() == []
     store.close()
+
+
+def test_the_staff_page_lists_the_whole_roster_not_only_who_submitted(tmp_path):
+    service = _service(tmp_path)
+    with service.course.gradebook() as gb:
+        for student in ("bob", "ann"):
+            gb.update_or_create_student(student)
+    (service.exchange / "outbound" / "loss_functions").mkdir(parents=True)
+    roster = hub.Pages(service, {"JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1/", "JUPYTERHUB_API_TOKEN": "t"}).roster()
+    assert roster == pages.Roster(("ann", "bob"), ("loss_functions",))  # from the gradebook and the exchange
+    service.store.close()
+
+    store = _store(tmp_path)  # ann has submitted assignment "a"
+    status = Status(True, "1", "now", "w", None, store.counts(), 1, 1.5, 2.5, 1, 1)
+    html = pages.staff_page(status, store.everything(), {}, [], [], "/p/", "UTC", time.time(), "t",
+                            pages.Roster(("ann", "bob", HOSTILE), ("a", "b")))
+    students = html[html.index("<h2>Students</h2>"):html.index("<h2>Ungradable")]
+    rows = {"/".join(re.sub("<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)[:2]): r
+            for r in students.split("<tr>")[2:]}
+    assert len(rows) == 6 and [k for k, r in rows.items() if "no submission" not in r] == ["ann/a"], rows
+    assert 'href="/p/students/ann"' in rows["ann/a"] and 'href="/p/students/bob"' not in students  # no page yet
+    assert students.count('action="/p/staff/grade"') == 1  # nothing to grade for the others
+    assert HOSTILE not in html and "&lt;script&gt;" in students

@@ -113,11 +113,24 @@ def due_date(course: CourseRoot, assignment: str) -> dt.datetime | None:
         return _assignment_due(gb, assignment)
 
 
+def _no_gradebook(db_url: str) -> bool:
+    """An SQLite gradebook that does not exist (nbgrader would make an empty one: never here)."""
+    return db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file()
+
+
+def roster(db_url: str) -> list[str]:
+    """The ids of the students in the gradebook, sorted; [] without a gradebook."""
+    if _no_gradebook(db_url):
+        return []
+    with Gradebook(db_url) as gb:
+        return sorted(s.id for s in gb.students)
+
+
 def student_due(db_url: str, assignment: str, student: str) -> dt.datetime | None:
     """The student's due date (naive UTC, extension included), also before they have a
     submission row; None: no due date."""
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-        return None  # nbgrader would make an empty gradebook: never here
+    if _no_gradebook(db_url):
+        return None
     with Gradebook(db_url) as gb:
         due = _assignment_due(gb, assignment)
         if due is None:

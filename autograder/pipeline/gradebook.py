@@ -36,8 +36,7 @@ def import_students(course: CourseRoot, roster: Path) -> list[str]:
     app = DbStudentImportApp(coursedir=api.coursedir, parent=api)
     app.extra_args = [str(roster)]
     check(capture_log(app), f"student import from {roster}")
-    with course.gradebook() as gb:
-        return sorted(s.id for s in gb.students)
+    return deadlines.roster(course.db_url())
 
 
 def add_students(course: CourseRoot, students: list[dict]) -> None:

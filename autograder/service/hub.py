@@ -29,8 +29,9 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.web import Application, HTTPError, RequestHandler, authenticated
 
 from autograder.errors import AuthoringError
+from autograder.pipeline import deadlines
 from autograder.reports.records import result_from_json
-from autograder.service import pages
+from autograder.service import inbound, pages
 from autograder.service.release import feedback_html
 from autograder.service.status import read_status
 from autograder.service.store import Store
@@ -39,6 +40,7 @@ log = logging.getLogger("autograder.service")
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")  # a student or assignment id as a URL or form may name it
 NUMBER = re.compile(r"[1-9][0-9]{0,5}\Z")
 GROUP_CACHE = 10.0
+ROSTER_CACHE = 30.0  # seconds the gradebook's roster is remembered
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -126,7 +128,7 @@ class Staff(Base):
         quotas = {k: self.ctx.quota(*k, now) for k in {(s.student, s.assignment) for s in subs}}
         self.finish(pages.staff_page(read_status(self.ctx.state_path), subs, quotas, store.flags(),
                                      store.recent_requests(), self.ctx.prefix, self.ctx.timezone, now,
-                                     self.xsrf_token.decode()))
+                                     self.xsrf_token.decode(), self.ctx.roster()))
 
 
 class Action(Base):
@@ -166,7 +168,9 @@ class Pages:
         self.api_url, self.token = env.get("JUPYTERHUB_API_URL", ""), env["JUPYTERHUB_API_TOKEN"]
         self.state_path, self.timezone, self.bucket = svc.state_path, svc.timezone, svc.bucket
         self.settings, self.registry = svc.settings, svc.metrics.registry
+        self.db_url, self.exchange = svc.course.db_url(), svc.exchange
         self._staff: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._roster: tuple[float, pages.Roster] = (-ROSTER_CACHE, pages.Roster((), ()))
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -174,6 +178,19 @@ class Pages:
         tokens, updated, not_before = self.store.bucket(student, assignment) or (None, None, 0.0)
         return pages.Quota(int(self.bucket.level(tokens, updated, now) + 1e-9), self.bucket.capacity,
                            self.settings.rate_period_minutes / self.settings.rate_limit, not_before)
+
+    def roster(self) -> pages.Roster:
+        """The gradebook's students and the released assignments (cached for ROSTER_CACHE seconds),
+        so the staff page lists who has not submitted too."""
+        at, known = self._roster
+        if time.monotonic() - at < ROSTER_CACHE:
+            return known
+        try:
+            known = pages.Roster(tuple(deadlines.roster(self.db_url)), tuple(sorted(inbound.released(self.exchange))))
+        except Exception:  # a busy or broken gradebook: the page still shows every submission
+            log.exception("cannot read the roster from the gradebook %s", self.db_url)
+        self._roster = (time.monotonic(), known)
+        return known
 
     async def staff(self) -> frozenset[str]:
         """The members of the staff group, from the hub (cached for GROUP_CACHE seconds)."""

@@ -26,6 +26,12 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class Roster:
+    students: tuple[str, ...]  # in the gradebook
+    assignments: tuple[str, ...]  # released
+
+
+@dataclass(frozen=True)
 class Line:
     number: int  # the student's submissions counted from their first (stable in links)
     sub: Submission
@@ -111,7 +117,7 @@ def _seconds(value: float | None) -> str:
 
 def staff_page(status: Status, subs: list[Submission], quotas: dict[tuple[str, str], Quota],
                flags: list[tuple[str, str, str]], requests: list[tuple], prefix: str, timezone: str,
-               now: float, xsrf: str) -> str:
+               now: float, xsrf: str, roster: Roster = Roster((), ())) -> str:
     head = (f"running (pid {status.pid}, since {status.started})" if status.running else "not running")
     body = ["<h1>Instant feedback: staff</h1>",
             f'<p class="meta">Service: <b>{esc(head)}</b>. Queue depth: <b>{status.queue_depth}</b>. '
@@ -133,8 +139,13 @@ def staff_page(status: Status, subs: list[Submission], quotas: dict[tuple[str, s
             latest[(s.student, s.assignment)] = s
             counts[(s.student, s.assignment)] = counts.get((s.student, s.assignment), 0) + 1
     body.append("<h2>Students</h2>")
+    everyone = {(student, assignment) for student in roster.students for assignment in roster.assignments}
     rows = []
-    for (student, assignment), s in sorted(latest.items()):
+    for student, assignment in sorted(everyone | set(latest)):
+        s = latest.get((student, assignment))
+        if s is None:  # on the roster, nothing submitted: no page of theirs and nothing to act on yet
+            rows.append((esc(student), esc(assignment), "0", "no submission", "", "-", ""))
+            continue
         q = quotas.get((student, assignment))
         rows.append((f'<a href="{esc(student_url(prefix, student))}">{esc(student)}</a>', esc(assignment),
                      str(counts[(student, assignment)]), esc(state_label(s, q, now, timezone)), _score(s),
@@ -142,7 +153,7 @@ def staff_page(status: Status, subs: list[Submission], quotas: dict[tuple[str, s
                      _form(prefix, "grade", student, assignment, xsrf, "Grade latest now")
                      + _form(prefix, "lift", student, assignment, xsrf, "Lift rate limit")))
     body.append(table(("student", "assignment", "submissions", "latest", "score", "feedbacks left", "act"), rows)
-                if rows else '<p class="muted">No submissions yet.</p>')
+                if rows else '<p class="muted">No students in the gradebook and no submissions yet.</p>')
     bad = [s for s in subs if s.state == "released" and s.outcome not in (None, "graded")]
     body.append("<h2>Ungradable submissions</h2>")
     body.append(table(("student", "assignment", "submitted", "outcome"), [
