@@ -19,6 +19,7 @@ from autograder.demo import student_notebook
 from autograder.demo_class import CLASS
 from autograder.pipeline import CourseRoot
 from autograder.pipeline.gradescope_bundle import build_bundle
+from autograder.pipeline import gradescope_run
 from autograder.pipeline.gradescope_run import find_notebook
 from autograder.sandbox.bwrap import BwrapSandbox
 from course_copy import copy_course
@@ -91,6 +92,18 @@ def run_autograder(tmp_path: Path, zip_path: Path, files: dict[str, str], **env:
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700
     return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_setup_writes_the_settings_a_submission_reads_and_a_config_changed_since_is_read_again(tmp_path):
+    shutil.copy(Path(__file__).resolve().parents[1] / "nbgrader_config.py", tmp_path)
+    traits = gradescope_run._config(tmp_path)
+    gradescope_run.save_settings(tmp_path)
+    assert json.loads((tmp_path / gradescope_run.SETTINGS).read_text())["max_examples"] == traits.max_examples
+    assert gradescope_run.settings(tmp_path) == (traits.limits(), traits.max_examples)
+    with (tmp_path / "nbgrader_config.py").open("a") as config:
+        config.write("\nc.SandboxedGrading.max_examples = 7\nc.SandboxedGrading.cell_timeout = 9.0\n")
+    limits, max_examples = gradescope_run.settings(tmp_path)
+    assert (max_examples, limits.cell_seconds) == (7, 9.0)
 
 
 def correct_notebook() -> str:

@@ -1,16 +1,22 @@
 """The instructor pipeline: plain functions over nbgrader's API, one module per stage.
 
 release -> (students submit) -> collect / zip_collect -> grade_class -> generate_feedback ->
-export_grades. The CLI and the tests call these same functions.
+export_grades. The CLI and the tests call these same functions. They are imported on first use
+(``__getattr__``), so a module of this package (``gradescope_run``, in a cold process per
+submission) does not load nbgrader and the grader with it.
 """
-from autograder.pipeline.course import CourseRoot
-from autograder.pipeline.exchange import collect, release, submit_as, zip_collect
-from autograder.pipeline.gradebook import (
-    add_students, export_grades, generate_feedback, import_students)
-from autograder.pipeline.grading import ClassSummary, Outcome, grade_class, summary_table
+import importlib
 
-__all__ = [
-    "CourseRoot", "release", "collect", "zip_collect", "submit_as", "import_students",
-    "add_students", "grade_class", "generate_feedback", "export_grades", "summary_table",
-    "ClassSummary", "Outcome",
-]
+_HOMES = {
+    "CourseRoot": "course", "release": "exchange", "collect": "exchange", "zip_collect": "exchange",
+    "submit_as": "exchange", "import_students": "gradebook", "add_students": "gradebook",
+    "export_grades": "gradebook", "generate_feedback": "gradebook", "grade_class": "grading",
+    "summary_table": "grading", "ClassSummary": "grading", "Outcome": "grading",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

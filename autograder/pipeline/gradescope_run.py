@@ -7,11 +7,19 @@ error of the autograder: it scores 0 with a message saying what to upload. The i
 the best this container allows (``AUTOGRADER_ISOLATION`` forces one): bubblewrap, else an
 unprivileged uid of the sandbox's own (Docker usually forbids namespaces), else none; the
 results record which in ``extra_data``.
+
+Each submission is a cold process, so what can be done once is done by ``setup.sh``
+(``--prepare``): the input cache, and the course's grading settings as plain JSON beside the
+bundle (reading ``nbgrader_config.py`` needs nbgrader, a second of imports); the sandbox's
+template starts before the grader's own imports, which it then overlaps.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +28,8 @@ from autograder.errors import AuthoringError
 BUBBLEWRAP, USER, NONE = "bubblewrap", "unprivileged user", "none"
 CHOICES = {"auto": None, "bubblewrap": BUBBLEWRAP, "user": USER, "none": NONE}
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints"}
+SETTINGS = "grading_settings.json"  # in the bundle's folder, written by --prepare
+CONFIG = "nbgrader_config.py"  # pipeline.course.CONFIG_FILE, named here without importing nbgrader
 
 
 def upload_hint(assignment: str) -> str:
@@ -75,38 +85,72 @@ def _config(source: Path):
     return SandboxedGrading(config=CourseRoot.at(source).config())
 
 
+def _config_digest(source: Path) -> str:
+    return hashlib.sha256((source / CONFIG).read_bytes()).hexdigest()
+
+
+def save_settings(source: Path) -> None:
+    """Write the course's limits and ``max_examples`` as plain JSON, for ``settings``."""
+    traits = _config(source)
+    doc = {"config_sha256": _config_digest(source), "max_examples": traits.max_examples,
+           "limits": dataclasses.asdict(traits.limits())}
+    (source / SETTINGS).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def settings(source: Path):
+    """``(limits, max_examples)``: from the JSON ``--prepare`` wrote, if it was written from this
+    very nbgrader_config.py for these limits' fields; else read from the configuration itself."""
+    from autograder.sandbox.limits import Limits
+
+    try:
+        doc = json.loads((source / SETTINGS).read_text())
+    except (OSError, ValueError):
+        doc = {}
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    if doc.get("config_sha256") == _config_digest(source) and set(doc.get("limits", ())) == fields:
+        return Limits(**doc["limits"]), doc["max_examples"]
+    traits = _config(source)
+    return traits.limits(), traits.max_examples
+
+
 def grade(root: Path, assignment: str, isolation: str) -> dict:
     """Gradescope's results document for the submission under ``root``."""
     notebook, note = find_notebook(root / "submission", assignment)
     if notebook is None:
         return {"score": 0.0, "output": note, "tests": [], "extra_data": {"isolation": isolation}}
+    if isolation == BUBBLEWRAP:
+        from autograder.sandbox.template import start_shared
+
+        start_shared()  # its imports overlap the grader's, below
     from autograder.judge.grader import Settings, grade_notebook_file  # loads torch: only here
     from autograder.reports.gradescope import to_gradescope
     from autograder.sandbox.user import UserSandbox
 
-    traits = _config(root / "source")
-    limits = traits.limits()
-    settings = Settings(max_examples=traits.max_examples, sandboxed=isolation != NONE)
+    limits, max_examples = settings(root / "source")
     factory = functools.partial(UserSandbox, None, limits) if isolation == USER else None
     result = grade_notebook_file(notebook, assignment, isolate=isolation == BUBBLEWRAP, limits=limits,
-                                 settings=settings, factory=factory)
+                                 settings=Settings(max_examples=max_examples, sandboxed=isolation != NONE),
+                                 factory=factory)
     doc = to_gradescope(result)
     hint = "" if result.status == "graded" else upload_hint(assignment) + "\n"
     return {**doc, "output": note + doc["output"] + hint, "extra_data": {"isolation": isolation}}
 
 
 def prepare(root: Path, assignment: str) -> None:
-    """Build the input cache once in setup.sh, so each submission does not (Gradescope keeps the image)."""
+    """Build the input cache and write the settings once in setup.sh, so each submission does not
+    (Gradescope keeps the image)."""
     from autograder.judge.grader import Assignment
     from autograder.judge.input_cache import load_or_build
 
-    load_or_build(Assignment.load(assignment), _config(root / "source").max_examples)
+    save_settings(root / "source")
+    load_or_build(Assignment.load(assignment), settings(root / "source")[1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run_autograder", description=__doc__.splitlines()[0])
     parser.add_argument("assignment")
-    parser.add_argument("--prepare", action="store_true", help="only build the input cache (setup.sh)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only build the input cache and write the settings (setup.sh)")
     args = parser.parse_args(argv)
     root = Path(os.environ.get("AUTOGRADER_ROOT", "/autograder"))
     if args.prepare:
