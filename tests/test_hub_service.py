@@ -12,129 +12,23 @@ Runs as root (it creates and removes the users); skipped otherwise, or without t
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import shutil
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from test_service_e2e import (COURSE_ID, _feedback_file, _notebooks, _wait, _why_not,  # noqa: F401
-                              released_course, users)
+from hub_driver import Hub, api_token, kill_service, login, service_state, skip_reason
+from test_service_e2e import COURSE_ID, _feedback_file, _notebooks, _wait, released_course, users  # noqa: F401
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery staple"
 PAYLOAD = "<svg onload=alert(1)>"
 EXTRA_CONFIG = """
 c.InstantFeedback.rate_limit = 1
 c.InstantFeedback.rate_period_minutes = 60.0
 c.InstantFeedback.staff_group = "instructors"
 """
-
-
-def _skip_reason() -> str | None:
-    if _why_not():
-        return _why_not()
-    if shutil.which("configurable-http-proxy") is None:
-        return "needs configurable-http-proxy (npm install -g configurable-http-proxy@5.3.0; ./setup.sh tests does)"
-    try:
-        import jupyterhub  # noqa: F401
-    except ImportError:
-        return "needs jupyterhub (pip, requirements.txt)"
-    return None
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-HUB_CONFIG = """
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {public}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
-c.ConfigurableHTTPProxy.pid_file = "{base}/proxy.pid"
-c.JupyterHub.db_url = "sqlite:///{base}/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = "{base}/jupyterhub_cookie_secret"
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = {password!r}
-c.Authenticator.allowed_users = {users!r}
-c.JupyterHub.load_groups = {{"instructors": {{"users": [{staff!r}]}}}}
-c.JupyterHub.load_roles = [
-    {{"name": "user", "scopes": ["self", "access:services!service=autograder"]}},
-    {{"name": "autograder", "scopes": ["read:groups!group=instructors"], "services": ["autograder"]}},
-]
-c.JupyterHub.services = [{{
-    "name": "autograder",
-    "url": "http://127.0.0.1:{service}",
-    "command": {command!r},
-    "cwd": {course!r},
-    "environment": {{"AUTOGRADER_EXCHANGE": {exchange!r}, "PYTHONUNBUFFERED": "1"}},
-    "oauth_no_confirm": True,
-}}]
-"""
-
-
-class Hub:
-    def __init__(self, base: Path, course: Path, exchange: Path, staff: str, users: list[str]) -> None:
-        self.base, self.public = base, _port()
-        self.service_port = _port()
-        command = [sys.executable, "-m", "autograder", "--course-root", str(course), "serve",
-                   "--metrics-port", "0", "--jobs", "2"]
-        (base / "jupyterhub_config.py").write_text(HUB_CONFIG.format(
-            public=self.public, hub=_port(), proxy_api=_port(), base=base, password=PASSWORD, users=set(users),
-            staff=staff, service=self.service_port, command=command, course=str(course), exchange=str(exchange)))
-        self.log = base / "hub.log"
-        self.out = open(self.log, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(base / "jupyterhub_config.py")],
-                                     cwd=base, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.public}{path}"
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_ready(self) -> None:
-        _wait("the hub and the service", lambda: " serving " in self.text() or self.proc.poll() is not None, 180)
-        assert self.proc.poll() is None, self.text()[-3000:]
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the proxy and the service: nothing outlives the test
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=30)
-        self.out.close()
-
-
-def _login(hub: Hub, name: str):
-    import requests
-
-    session = requests.Session()
-    session.get(hub.url("/hub/login"), timeout=30)
-    reply = session.post(hub.url("/hub/login"), data={"username": name, "password": PASSWORD,
-                                                      "_xsrf": session.cookies.get("_xsrf", "")},
-                         allow_redirects=False, timeout=30)  # not on to /hub/spawn: no notebook server here
-    assert reply.status_code == 302 and "/hub/login" not in reply.headers["Location"], (name, reply.status_code)
-    first = session.get(hub.url("/services/autograder/"), timeout=60)  # the OAuth dance, once
-    assert first.status_code == 200, (name, first.status_code, first.text[:500])
-    return session
 
 
 def _raw(hub: Hub, path: str, session=None, method: str = "GET", body: str | None = None):
@@ -159,15 +53,7 @@ def _secure(headers: dict, path: str) -> None:
     assert headers.get("x-content-type-options") == "nosniff", path
 
 
-def _state(course: Path, sql: str, args=()) -> list:
-    db = sqlite3.connect(f"file:{course / 'instant_feedback.sqlite'}?mode=ro", uri=True, timeout=10)
-    try:
-        return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
-
-
-@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+@pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 def test_pages_behind_the_hub_login_show_each_user_only_what_is_theirs(tmp_path, users):
     base = Path(tempfile.mkdtemp(prefix="autograder-hub-"))
     base.chmod(0o755)
@@ -186,24 +72,8 @@ def test_pages_behind_the_hub_login_show_each_user_only_what_is_theirs(tmp_path,
     finally:
         if hub is not None:
             hub.stop()
-            _kill_service(tmp_path / "course")
+            kill_service(tmp_path / "course")
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _kill_service(course: Path) -> None:
-    """The hub stops its managed service on SIGTERM; should it not, the service (in its own session)
-    is killed here by the pid in its lock file, so nothing of the test outlives it."""
-    lock = course / "instant_feedback.sqlite.lock"
-    pid = lock.read_text().strip() if lock.is_file() else ""
-    try:
-        ours = pid.isdigit() and str(course).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        ours = False
-    if ours:  # still running, and the one this test started (not a pid used again since)
-        try:
-            os.killpg(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _check_pages(hub, root, exchange, ada, ben, prof, correct, mistake) -> None:
@@ -220,13 +90,15 @@ def _check_pages(hub, root, exchange, ada, ben, prof, correct, mistake) -> None:
             str(forged), f"<script>alert('{a}')</script>")
     noticed = "SELECT noticed_at FROM submissions WHERE id = ?"
     try:
-        _wait("the forged one over the limit", lambda: (_state(root, noticed, (forged.name,)) or [(None,)])[0][0], 30)
+        _wait("the forged one over the limit",
+              lambda: (service_state(root, noticed, (forged.name,)) or [(None,)])[0][0], 30)
     except AssertionError:
-        raise AssertionError(f"{_state(root, 'SELECT id, state, detail FROM submissions')}\n{hub.text()[-4000:]}")
+        rows = service_state(root, "SELECT id, state, detail FROM submissions")
+        raise AssertionError(f"{rows}\n{hub.text()[-4000:]}")
 
     import requests
 
-    sa, sb, sp = _login(hub, a), _login(hub, b), _login(hub, p)
+    sa, sb, sp = login(hub, a), login(hub, b), login(hub, p)
 
     # anonymous: every page sends to the hub's login, a POST is refused
     for path in ("", "staff", f"students/{a}", f"students/{a}/feedback/1", "metrics"):
@@ -287,6 +159,7 @@ def _check_pages(hub, root, exchange, ada, ben, prof, correct, mistake) -> None:
     assert _raw(hub, prefix + "students/nobody", sp)[0] == 404
     status, _, metrics = _raw(hub, prefix + "metrics", sp)
     assert status == 200 and "autograder_queue_depth" in metrics
+    _scrape_with_tokens(hub, prefix + "metrics", sp, p, sa, a)
     # actions: refused without the XSRF token; with it, the rate limit is lifted and the forged one graded
     body = f"student={a}&assignment=loss_functions"
     assert _raw(hub, prefix + "staff/lift", sp, "POST", body)[0] == 403
@@ -296,15 +169,35 @@ def _check_pages(hub, root, exchange, ada, ben, prof, correct, mistake) -> None:
     assert reply.status_code == 303, (reply.status_code, reply.text[:300])
     assert sp.post(hub.url(prefix + "staff/lift"), data={"student": "../x", "assignment": "loss_functions",
                                                          "_xsrf": xsrf}, allow_redirects=False).status_code == 400
-    _wait("the forged one graded after the lift", lambda: _state(
+    _wait("the forged one graded after the lift", lambda: service_state(
         root, "SELECT releases FROM submissions WHERE id = ?", (forged.name,)) == [(1,)], 60)
     reply = sp.post(hub.url(prefix + "staff/grade"), data={"student": a, "assignment": "loss_functions",
                                                            "_xsrf": xsrf}, allow_redirects=False, timeout=30)
     assert reply.status_code == 303
-    _wait("ada's latest graded again", lambda: _state(
+    _wait("ada's latest graded again", lambda: service_state(
         root, "SELECT releases FROM submissions WHERE id = ?", (forged.name,)) == [(2,)], 60)
     staff = sp.get(hub.url(prefix + "staff"), timeout=30).text
     assert "rate limit lifted" in staff and "graded again" in staff
     status, _, page = _raw(hub, prefix, sa)
     assert page.count("feedback ready") == 2 and "over the limit" not in page
     assert "staff-grade" in hub.text() and "staff-lift" in hub.text()
+
+
+def _scrape_with_tokens(hub, path, staff_session, staff, student_session, student) -> None:
+    """/metrics as Prometheus scrapes it through the hub (docs/operations.md): a hub API token of a
+    staff-group member, limited to this service, in ``Authorization: Bearer``; no cookies."""
+    import requests
+
+    token = api_token(hub, staff_session, staff, ["access:services!service=autograder"])
+    reply = requests.get(hub.url(path), headers={"Authorization": f"Bearer {token}"}, allow_redirects=False,
+                         timeout=30)
+    assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/plain"), reply.status_code
+    assert "autograder_queue_depth" in reply.text and "autograder_feedback_latency_seconds_count" in reply.text
+    refused = {  # what a scrape gets without a staff token: never the figures
+        "no token": {}, "a made-up token": {"Authorization": "Bearer " + "0" * 32},
+        "a student's token": {"Authorization": f"Bearer {api_token(hub, student_session, student, [])}"}}
+    for why, headers in refused.items():
+        reply = requests.get(hub.url(path), headers=headers, allow_redirects=False, timeout=30)
+        assert reply.status_code in (302, 403) and "autograder_" not in reply.text, (why, reply.status_code)
+        if reply.status_code == 302:
+            assert "/hub/api/oauth2/authorize" in reply.headers["Location"], (why, reply.headers["Location"])

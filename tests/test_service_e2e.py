@@ -47,18 +47,31 @@ def _why_not() -> str | None:
     return None
 
 
+def python_root() -> str | None:
+    """The folder under /root that holds the venv's real interpreter (e.g. /root/.pyenv), or None."""
+    real = os.path.realpath(sys.executable)
+    return "/root/" + real.split("/")[2] if real.startswith("/root/") else None
+
+
+def private_python(hidden: str | None, view: Path) -> list[str]:
+    """A command prefix: what follows runs in a private mount namespace where ``/root`` is an empty
+    tmpfs but for ``hidden`` (bound back through ``view``), so a student's process can run the
+    venv's interpreter and sees nothing else of /root. ``[]`` when there is nothing to show."""
+    if not hidden:
+        return []
+    script = (f'mkdir -p "$0" && mount --bind "{hidden}" "$0" && mount -t tmpfs -o mode=0755 tmpfs /root '
+              f'&& mkdir -p "{hidden}" && mount --bind "$0" "{hidden}" && exec "$@"')
+    return ["unshare", "-m", "sh", "-c", script, str(view)]
+
+
 class Student:
     def __init__(self, name: str, base: Path, python_root: str | None) -> None:
         self.name, self.home, self.python_root = name, base / "home" / name, python_root
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
         env = ["env", "-i", f"HOME={self.home}", f"USER={self.name}", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
-        command = ["runuser", "-u", self.name, "--", *env, *args]
-        if self.python_root:  # pyenv under /root: show students that folder only, in their own namespace
-            hidden = self.python_root
-            script = (f'mkdir -p "$0" && mount --bind "{hidden}" "$0" && mount -t tmpfs -o mode=0755 tmpfs /root '
-                      f'&& mkdir -p "{hidden}" && mount --bind "$0" "{hidden}" && exec "$@"')
-            command = ["unshare", "-m", "sh", "-c", script, str(self.home.parent.parent / "python-view"), *command]
+        command = [*private_python(self.python_root, self.home.parent.parent / "python-view"),
+                   "runuser", "-u", self.name, "--", *env, *args]
         done = subprocess.run(command, cwd=cwd or self.home, capture_output=True, text=True, timeout=120)
         if check:
             assert done.returncode == 0, f"{args} as {self.name}: {done.stdout}\n{done.stderr}"
@@ -172,11 +185,7 @@ def users():
         home.mkdir(parents=True)
         shutil.chown(home, name, name)
         home.chmod(0o700)
-        real = os.path.realpath(sys.executable)
-        python_root = None
-        if real.startswith("/root/"):
-            python_root = "/root/" + real.split("/")[2]  # e.g. /root/.pyenv
-        return Student(name, base, python_root)
+        return Student(name, base, python_root())
 
     yield make
     for name in names:
