@@ -105,6 +105,7 @@ class CourseRoot:
         """An ``NbGraderAPI`` that sees this course's config; quiet unless something fails."""
         _put_venv_tools_on_path()
         cfg = self.config(overrides)
+        create_gradebook(self.db_url(cfg))
         cfg.NbGraderAPI.log_level = cfg.NbGraderAPI.get("log_level", logging.WARNING)
         return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
 
@@ -112,6 +113,7 @@ class CourseRoot:
         """The SQLite gradebook; use as a context manager so it is closed."""
         _put_venv_tools_on_path()
         cfg = cfg if cfg is not None else self.config()
+        create_gradebook(self.db_url(cfg))
         return Gradebook(self.db_url(cfg), CourseDirectory(config=cfg).course_id)
 
     def db_url(self, cfg: Config | None = None) -> str:
@@ -139,6 +141,29 @@ def failure_reason(result: dict) -> str:
             return (f"{name}: {message}" if message else name)[:300]
     lines = [ln.strip() for ln in (result.get("log") or "").splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no message from nbgrader"
+
+
+def create_gradebook(db_url: str) -> None:
+    """Create a missing SQLite gradebook as nbgrader's ``Gradebook`` does (its tables, then
+    alembic's version table at the head revision), reading the head from nbgrader's migration
+    scripts in this process: nbgrader runs ``alembic heads`` as a subprocess for it (1-4 s of
+    the first release). Any other database is left to nbgrader."""
+    if not db_url.startswith("sqlite:///") or Path(db_url[len("sqlite:///"):]).exists():
+        return
+    from alembic.script import ScriptDirectory
+    from nbgrader.api import Base
+    from nbgrader.dbutil import ALEMBIC_DIR
+    from sqlalchemy import create_engine, text
+
+    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    engine = create_engine(db_url, future=True)
+    try:
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as db:
+            db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL);"))
+            db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": head})
+    finally:
+        engine.dispose()
 
 
 def _put_venv_tools_on_path() -> None:
