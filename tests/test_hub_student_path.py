@@ -187,6 +187,10 @@ class StudentPath:
     def assignments_tab(self) -> None:
         """Nbgrader > Assignment List, as a student finds it in the menu bar."""
         self.click("the Nbgrader menu", ".lm-MenuBar-itemLabel", "Nbgrader")
+        self.until("Assignment List in the Nbgrader menu", lambda d: self.css(".lm-Menu-itemLabel", "Assignment List"))
+        items = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel") if e.text]
+        assert not {"Formgrader", "Create assignment"} & set(items), f"staff items in a student's menu: {items}"
+        self.shot("nbgrader-menu")
         self.click("Assignment List in the Nbgrader menu", ".lm-Menu-itemLabel", "Assignment List")
         self.until("the Assignments tab listing the released assignment",
                    lambda d: self.css("#released_assignments_list .list_item", A)
@@ -219,7 +223,11 @@ class StudentPath:
 
     def check_processes(self, student: str) -> None:
         """The student's server and kernel run as the student; nothing the hub started listens
-        beyond 127.0.0.1."""
+        beyond 127.0.0.1; the student's server has no formgrader (a staff-only extension)."""
+        status = self.driver.execute_async_script(
+            "fetch(arguments[0], {credentials: 'same-origin'}).then(r => arguments[1](r.status))",
+            f"/user/{student}/formgrader")
+        assert status == 404, f"formgrader answers {status} in the student's server"
         mine = [p for p in self.hub.processes() if p.username() == student]
         names = " ".join(" ".join(p.cmdline()) for p in mine)
         assert "jupyterhub-singleuser" in names and "ipykernel" in names, \
