@@ -1,11 +1,12 @@
 """Benchmark: one notebook graded by a cold process, as Gradescope grades every submission.
 
 Two paths, each a new process per notebook: ``python -m autograder grade-notebook PATH`` and
-the Gradescope bundle's ``run_autograder`` (the zip this version builds, unpacked, its input
-cache prepared as ``setup.sh`` does, run with this venv's python). Notebooks: an honest one
+the Gradescope bundle's ``run_autograder`` (the zip this version builds, unpacked, prepared as
+its ``setup.sh`` does, run with this venv's python). Notebooks: an honest one
 (the demo's ``ada``) and a few typical mistakes. With ``--baseline REF`` the same runs are made
 on a ``git worktree`` of REF, interleaved with this tree's, so the ratio is honest on a shared,
-noisy machine; the results JSON of both must be byte-identical. Each version's input cache is
+noisy machine; the results JSON of both must be byte-identical. Each version is installed as its
+own ``setup.sh`` would (its bytecode compiled, if that script compiles it) and its input cache is
 built by a warm-up run before timing (it is built at install or ``setup.sh`` time). Memory is
 the peak summed PSS of the process tree (grader, template, sandboxes), sampled at 10 Hz.
 
@@ -69,6 +70,14 @@ class Version:
         self.env = {**os.environ, "PYTHONPATH": str(tree)}
         self.gradescope = work / f"gradescope-{name}"
 
+    def install(self, folder: Path) -> None:
+        """What this version's setup.sh does beside pip: compile the grader's bytecode, if it does."""
+        for script in (folder / "setup.sh", self.tree / "setup.sh"):
+            if script.is_file():
+                if "compileall" in script.read_text():
+                    run([str(PYTHON), "-m", "compileall", "-q", "autograder", "assignments"], folder, self.env)
+                return
+
     def grade_notebook(self, notebook: Path) -> tuple[float, int, bytes]:
         return run([str(PYTHON), "-m", "autograder", "grade-notebook", str(notebook)], self.tree, self.env)
 
@@ -81,6 +90,7 @@ class Version:
         with zipfile.ZipFile(bundle) as archive:
             archive.extractall(self.gradescope / "source")
         (self.gradescope / "source" / "run_autograder").chmod(0o755)
+        self.install(self.gradescope / "source")
         env = {**self.env, "AUTOGRADER_ROOT": str(self.gradescope), "PYTHONPATH": str(self.gradescope / "source")}
         run([str(PYTHON), "-m", "autograder.pipeline.gradescope_run", "--prepare", "loss_functions"],
             self.gradescope / "source", env)
@@ -134,6 +144,7 @@ def main() -> None:
         results: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
         outputs: dict[tuple[str, str], set[bytes]] = {}
         for version in versions:  # warm-up: each version's input cache, as install or setup.sh builds it
+            version.install(version.tree)
             version.grade_notebook(paths[HONEST[0]])
         for rep in range(args.reps):
             for student, path in paths.items():

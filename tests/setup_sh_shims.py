@@ -34,7 +34,7 @@ case "$1" in
               dest=${!#}
               mkdir -p "$dest/bin"
               sed "s/^version=.*/version=$version/" "$0" > "$dest/bin/python" && chmod +x "$dest/bin/python" ;;
-        pip|autograder.pipeline.gradescope_run) ;;
+        pip|compileall|autograder.pipeline.gradescope_run) ;;
         *) exit 3 ;;
       esac ;;
   *) exit 3 ;;
