@@ -22,8 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.demo import student_notebook  # noqa: E402
 from autograder.demo_class import CLASS  # noqa: E402
-from bench.grading import _pss, _tree  # noqa: E402
+from bench.grading import sampled  # noqa: E402
 
 HONEST, MISTAKEN = ("ada",), ("dev", "fay", "jo")
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -42,24 +40,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, bytes]:
     """Wall seconds, peak summed PSS and stdout of ``command``."""
-    peak = [0]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.1):
-            peak[0] = max(peak[0], sum(_pss(pid) for pid in _tree(process.pid)))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = process.communicate()
-    elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{err.decode(errors='replace')[-3000:]}")
-    return elapsed, peak[0], out
+    elapsed, samples, out = sampled(command, cwd, env)
+    return elapsed, max(samples, default=0), out
 
 
 class Version:

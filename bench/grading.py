@@ -81,11 +81,11 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, list[int]]:
-    """Run ``command``; its wall seconds and the summed PSS of its process tree, sampled at 10 Hz."""
+def sampled(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, list[int], bytes]:
+    """Run ``command``; its wall seconds, the summed PSS of its process tree sampled at 10 Hz, and its stdout."""
     samples: list[int] = []
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = threading.Event()
 
     def sample() -> None:
@@ -94,12 +94,18 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, li
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    _, err = process.communicate()
+    out, err = process.communicate()
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{err.decode(errors='replace')[-3000:]}")
+    return elapsed, samples, out
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, list[int]]:
+    """Run ``command``; its wall seconds and the summed PSS of its process tree, sampled at 10 Hz."""
+    elapsed, samples, _ = sampled(command, cwd, env)
     return elapsed, samples
 
 
