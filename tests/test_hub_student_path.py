@@ -32,10 +32,11 @@ from hub_driver import PASSWORD, Hub, kill_service, kill_users_processes, servic
 from test_service_e2e import _wait, released_course, users  # noqa: F401
 
 try:
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the test is skipped (formgrader_driver.missing)
     pass
 
@@ -47,6 +48,7 @@ MSE_WITH_MISTAKE = "return ((y_pred - y_true) ** 2).sum()"  # mistakes.py: mse.s
 MAE_RIGHT = "return (y_pred - y_true).abs().mean()"
 SHOTS = fg.REPO / "screenshots" / "hub"
 TIMEOUT = 120  # s, for any one step on a loaded 2-core machine
+SPAWN_TIMEOUT = 240  # s, the spawner's own start_timeout (hub_driver)
 
 
 def _why_skip() -> str | None:
@@ -103,7 +105,8 @@ class StudentPath:
     def until(self, what: str, condition, timeout: float = TIMEOUT):
         """Wait for ``condition(driver)``; a timeout names the step and what was awaited."""
         try:
-            return fg.wait(self.driver, timeout).until(condition)
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(
+                NoSuchElementException, StaleElementReferenceException)).until(condition)
         except TimeoutException:
             raise AssertionError(f"step {self.count + 1}: timed out after {timeout} s waiting for {what} "
                                  f"(at {self.driver.current_url})") from None
@@ -135,7 +138,7 @@ class StudentPath:
         self.hub_login(student)
         self.until("JupyterLab (the single-user server spawned for the student)",
                    lambda d: f"/user/{student}/lab" in d.current_url and self.css("#jp-main-dock-panel")
-                   and self.css(".lm-MenuBar-itemLabel", "File"))
+                   and self.css(".lm-MenuBar-itemLabel", "File"), SPAWN_TIMEOUT)
         self.until("the file browser", lambda d: self.css(".jp-DirListing-content"))
         self.no_news()
         self.shot("jupyterlab")
@@ -239,20 +242,25 @@ class StudentPath:
 
     def type_over_stub(self, function: str, line: str) -> None:
         """Select the ``raise NotImplementedError()`` line of ``function``'s cell and type ``line``
-        (End, then Shift+Home: CodeMirror selects back to the indentation)."""
-        cell = self.until(f"the cell of {function}", lambda d: d.execute_script(
+        (End, then Shift+Home: CodeMirror selects back to the indentation). The cell is looked up
+        afresh each time: JupyterLab may draw it again as the notebook scrolls."""
+        stub = self.until(f"the stub line of {function}", lambda d: next(
+            (ln for ln in self.cell(function).find_elements(By.CSS_SELECTOR, ".cm-line")
+             if "NotImplementedError" in ln.text), None))
+        fg.click(self.driver, stub)
+        ActionChains(self.driver).send_keys(Keys.END).key_down(Keys.SHIFT).send_keys(Keys.HOME) \
+            .key_up(Keys.SHIFT).send_keys(line).perform()
+        self.until(f"{function}'s cell to show the typed line", lambda d: (lambda text: line in text and (
+            "NotImplementedError" not in text))(self.cell(function).find_element(By.CSS_SELECTOR, ".cm-content").text))
+
+    def cell(self, function: str):
+        """The code cell that defines ``function``, scrolled into view."""
+        return self.until(f"the cell of {function}", lambda d: d.execute_script(
             """for (const cell of document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')) {
                  const text = cell.querySelector('.cm-content');
                  if (text && text.textContent.includes('def ' + arguments[0] + '(')) {
                    cell.scrollIntoView({block: 'center'}); return cell; } }
                return null;""", function))
-        stub = self.until(f"the stub line of {function}", lambda d: next(
-            (ln for ln in cell.find_elements(By.CSS_SELECTOR, ".cm-line") if "NotImplementedError" in ln.text), None))
-        fg.click(self.driver, stub)
-        ActionChains(self.driver).send_keys(Keys.END).key_down(Keys.SHIFT).send_keys(Keys.HOME) \
-            .key_up(Keys.SHIFT).send_keys(line).perform()
-        self.until(f"{function}'s cell to show the typed line", lambda d: line in cell.find_element(
-            By.CSS_SELECTOR, ".cm-content").text and "NotImplementedError" not in cell.text)
 
     def refresh_until(self, what: str, text: str) -> None:
         def shown(driver):
@@ -266,10 +274,16 @@ class StudentPath:
 
     def open_feedback(self) -> None:
         """Double-click the page in the file browser: JupyterLab's HTML viewer shows it in a frame."""
-        item = self.until("the feedback page in the file browser",
-                          lambda d: self.css(".jp-DirListing-item", f"{A}.html"))
-        ActionChains(self.driver).double_click(item).perform()
-        frame = self.until("the feedback page open in JupyterLab", lambda d: self.css(".jp-HTMLViewer iframe"))
+        def opened(driver):
+            frame = self.css(".jp-HTMLViewer iframe")
+            if frame is None:
+                item = self.css(".jp-DirListing-item", f"{A}.html")
+                if item is not None:  # again after a while: the listing may have been drawn anew
+                    ActionChains(driver).double_click(item).perform()
+                    time.sleep(2.0)
+            return frame
+
+        frame = self.until("the feedback page open in JupyterLab's HTML viewer", opened)
         self.driver.switch_to.frame(frame)
         try:
             body = self.until("the feedback page's text", lambda d: "Likely mistake" in (
