@@ -295,6 +295,7 @@ class StudentPath:
         finally:
             self.driver.switch_to.default_content()
         assert "Likely mistake" in part and "sum" in part.lower(), f"the mse feedback names no mistake:\n{part}"
+        assert "\n.\n" not in f"\n{part}\n", f"a withheld message left a lone '.':\n{part}"
         self.shot("feedback-names-the-mistake")
 
     def service_page_as_student(self, student: str, score: float) -> None:

@@ -109,6 +109,19 @@ def test_scores_level_keeps_scores_and_the_likely_mistake_but_no_inputs():
     assert shown.parts[0] == _result().parts[0] and shown.flags == ()
 
 
+def test_a_bare_hidden_part_lists_its_broken_rules_without_stray_notes():
+    from autograder.reports.feedback_view import part_view
+
+    cx = Counterexample(inputs=(("y_pred", "tensor([1.])"),), expected="0.5", got="1.0", by_hand="1/2")
+    broken = tuple(CheckResult(name, False, 1.0, message=f"expected 0.5, got 1.0 ({name})", counterexample=cx,
+                               diagnosis="sums instead of averaging") for name in ("mean", "0-d", "gradient"))
+    part = PartResult("mse_hidden", "mse: hidden properties", ("mse",), 3.0, 0.0, checks=broken)
+    shown = policy.visible(SubmissionResult("ann", "a", "graded", parts=(part,)), "scores", HIDDEN)
+    (cause,) = part_view(shown.parts[0]).causes
+    assert cause.diagnosis == "Likely mistake: sums instead of averaging" and len(cause.rules) == 3
+    assert [r.note for r in cause.rules] == ["", "", ""]  # the messages are withheld, no lone "."
+
+
 def test_all_level_keeps_everything_but_staff_flags():
     shown = policy.visible(_result(), "all", HIDDEN)
     assert shown.parts == _result().parts and shown.flags == ()

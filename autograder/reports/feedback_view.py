@@ -116,7 +116,8 @@ def _cause(group: list[CheckResult], shares: dict[int, float | None], yours: str
     for check in group:
         note, own = "", None
         if check is not lead and (_derived(check, lead) or _primary(check) == _primary(lead)):
-            note = check.message.split(": ", 1)[0].rstrip(".") + "."  # the example above shows the rest
+            head = check.message.split(": ", 1)[0].rstrip(".")  # the example above shows the rest
+            note = head + "." if head else ""  # a hidden check's message withheld: nothing, not "."
         elif check is not lead:
             note = check.message
             if _primary(check) is not None:
