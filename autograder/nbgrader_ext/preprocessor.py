@@ -79,10 +79,7 @@ class SandboxedGrading(NbGraderPreprocessor):
         if not job.notebook:
             _last[:] = [(job, handoff.notebook_digest(job), result)]
         save_result(result, record_path(job.course_root, job.assignment, job.student))
-        if result.status != "graded":  # test cells left without output would get full credit
-            raise SubmissionError(result.reason or "the submission could not be graded")
-        write_outputs(nb, result, f"{info['notebook']}.ipynb")
-        return nb, resources
+        return apply(nb, result, info["notebook"]), resources
 
 
 # The last result graded here: a test-cell assignment is graded whole, and nbgrader asks once per
@@ -95,6 +92,15 @@ def _remembered(job: GradingJob) -> SubmissionResult | None:
         if graded == job and digest == handoff.notebook_digest(job):
             return result
     return None
+
+
+def apply(nb: NotebookNode, result: SubmissionResult, notebook: str) -> NotebookNode:
+    """``nb`` with ``result`` written in, or a ``SubmissionError`` for a result that is not a grade
+    (test cells left without output would get full credit)."""
+    if result.status != "graded":
+        raise SubmissionError(result.reason or "the submission could not be graded")
+    write_outputs(nb, result, f"{notebook}.ipynb")
+    return nb
 
 
 def write_outputs(nb: NotebookNode, result: SubmissionResult, notebook: str = "") -> None:

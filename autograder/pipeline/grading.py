@@ -1,16 +1,20 @@
 """Autograde a class on N workers; one bad submission never stops the class.
 
-Workers grade (``pool`` on this machine, or ``cluster`` on a Dask cluster); every finished
-submission then goes through ``NbGraderAPI.autograde`` in this process, whose grading
-preprocessor takes the worker's result, so the gradebook, ``autograded/`` and formgrader are
-nbgrader's own. What nbgrader could not grade at all (a notebook
-that is not JSON, a kernel that would not start) becomes an "ungradable" record with the
-reason, written where the trusted grader writes its records, so reports have no holes.
+Workers grade (``pool`` on this machine, or ``cluster`` on a Dask cluster) and also run
+nbgrader's autograde steps on what they graded (``nbgrader_ext/offline.py``); this process only
+writes what comes back, in batches (``writer.py``), so the gradebook, ``autograded/`` and
+formgrader are exactly nbgrader's own and the writer keeps up with many workers. A submission
+with nothing built (ungradable, or a course whose autograde steps this project does not know)
+goes through ``NbGraderAPI.autograde`` here, whose grading preprocessor takes the worker's
+result. What nbgrader could not grade at all (a notebook that is not JSON, a kernel that would
+not start) becomes an "ungradable" record with the reason, written where the trusted grader
+writes its records, so reports have no holes.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -20,13 +24,13 @@ from traitlets.config import Config
 
 from autograder.errors import AuthoringError
 from autograder.judge.results import SubmissionResult
-from autograder.nbgrader_ext import handoff
+from autograder.nbgrader_ext import handoff, offline
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
 from autograder.judge import worker
 from autograder.judge.worker import GradingJob
 from autograder.pipeline import deadlines, exchange, pool, records_io, regrade as regrades
 from autograder.pipeline.course import CourseRoot, failure_reason
-from autograder.reports.records import result_from_json
+from autograder.pipeline.writer import Batches, Built, Writer, handed
 from autograder.sandbox.bwrap import BwrapSandbox
 
 
@@ -64,7 +68,7 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
 
     ``limits`` overrides ``SandboxedGrading`` traits for this run (e.g. ``{"call_timeout": 5}``).
     Workers grade in parallel, here or (``scheduler``, a Dask address) on a cluster; this process
-    alone writes the gradebook, one nbgrader ``autograde`` per finished submission, so SQLite
+    alone writes the gradebook, in batched transactions of what the workers built, so SQLite
     never sees two writers. On a cluster a whole-class run resumes: it skips the submissions
     whose record is newer than the notebook, unless ``force``; the local pool grades them all.
 
@@ -125,21 +129,38 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     digests = {job: handoff.notebook_digest(job) for job in planned}
     worker.prepare(str(course.root), assignment, step.max_examples)
     outcomes = {}
+
+    def finished(job: GradingJob, result: SubmissionResult, written: bool = True) -> None:
+        if written and on_written is not None:
+            on_written(job.student)
+        if diff is not None:
+            saved = result if dry_run else records_io.load(course, job.student, assignment)
+            diff.add(before[job.student], saved or result)
+        bar.set_postfix_str(job.student)
+        bar.update()
+
+    def settle(ready: list[tuple[Built, bool]]) -> None:
+        for built, alone in ready:
+            outcomes[built.student] = _write_alone(course, api, assignment, sandbox, built, digests[built.job]) \
+                if alone else _outcome(built.result)
+            finished(built.job, built.result)
+
+    writer = contextlib.nullcontext() if dry_run else Writer(course, api, assignment)
     try:  # a lost cluster stops here, with every record so far written
-        for job, record in _executor(planned, jobs, scheduler):
-            result = result_from_json(json.loads(record))
-            if dry_run:  # the worker's record is what autograde would save: compare, write nothing
-                outcomes[job.student] = _outcome(result)
-            else:
-                with handoff.offering(job, result, digests[job]):
-                    outcomes[job.student] = write_one(course, api, assignment, job.student, sandbox, result)
-                if on_written is not None:
-                    on_written(job.student)
-            if diff is not None:
-                saved = result if dry_run else records_io.load(course, job.student, assignment)
-                diff.add(before[job.student], saved or result)
-            bar.set_postfix_str(job.student)
-            bar.update()
+        with writer:
+            plan = None if dry_run else writer.plan()
+            run = worker.run if plan is None else functools.partial(offline.run, plan=plan)
+            batches = Batches(writer)
+            for job, text in _executor(planned, jobs, scheduler, run):
+                result, built = handed(job, text)
+                if dry_run:  # the worker's record is what autograde would save: compare, write nothing
+                    outcomes[job.student] = _outcome(result)
+                    finished(job, result, written=False)
+                elif built is not None and handoff.notebook_digest(job) == digests[job]:
+                    settle(batches.add(built))
+                else:  # not graded, nothing built, or the notebook changed since it was graded
+                    settle([(Built(job, result), True)])
+            settle(batches.flush())
     finally:
         bar.close()
         if diff is not None and diff.changes and not dry_run:  # kept even if the run stops: old scores are gone
@@ -149,13 +170,20 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     return ClassSummary(assignment, tuple(outcomes[s] for s in todo), skipped, diff)
 
 
-def _executor(planned: list[GradingJob], jobs: int | None, scheduler: str | None):
+def _write_alone(course: CourseRoot, api, assignment: str, sandbox: bool, built: Built, digest: str) -> Outcome:
+    """nbgrader's own autograde of one submission, taking the worker's result (an ungradable one,
+    one the writer could not write, or one whose notebook changed since: graded afresh)."""
+    with handoff.offering(built.job, built.result, digest):
+        return write_one(course, api, assignment, built.student, sandbox, built.result)
+
+
+def _executor(planned: list[GradingJob], jobs: int | None, scheduler: str | None, run: pool.Run):
     """Where the jobs run: the local pool, or a Dask cluster; the same jobs and records either way."""
     if scheduler is None:
-        return pool.results(planned, jobs or pool.default_jobs())
+        return pool.results(planned, jobs or pool.default_jobs(), run)
     from autograder.pipeline import cluster  # imports distributed: only a cluster run needs it installed
 
-    return cluster.results(planned, scheduler)
+    return cluster.results(planned, scheduler, run)
 
 
 def _graded_since_submitted(course: CourseRoot, assignment: str, student: str) -> bool:

@@ -105,11 +105,15 @@ def record_path(course_root: str | Path, assignment: str, student: str) -> Path:
 
 
 def save_result(result: SubmissionResult, path: str | Path) -> Path:
-    """Write the record atomically (temp file then rename) so a crash never leaves half a file."""
+    return save_text(dumps(result_to_json(result)), path)
+
+
+def save_text(record: str, path: str | Path) -> Path:
+    """Write a record's text atomically (temp file then rename) so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(result_to_json(result)), encoding="utf-8")
+    tmp.write_text(record, encoding="utf-8")
     tmp.replace(path)
     return path
 
