@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from autograder.demo_class import CLASS
+from autograder.errors import AutograderError
 from autograder.judge.results import SubmissionResult
 from autograder.judge.worker import GradingJob
 from autograder.pipeline import grading
@@ -135,13 +136,33 @@ def test_nbgrader_keeps_working_on_what_the_writer_wrote(both):
     assert scores["ben"] == next(o.score for o in fast_summary.outcomes if o.student == "ben")
 
 
-def _built(course, student: str, scores: dict) -> Built:
-    """A ready result that needs no grading: the released notebook, scored as ``scores`` says."""
+def _built(course, student: str, scores: dict, job: GradingJob | None = None) -> Built:
+    """A ready result that needs no grading: the submitted notebook, scored as ``scores`` says."""
     folder = course.submitted(student, ASSIGNMENT)
-    job = GradingJob(str(course.root), ASSIGNMENT, student, str(folder), f"{ASSIGNMENT}.ipynb")
+    job = job or GradingJob(str(course.root), ASSIGNMENT, student, str(folder), f"{ASSIGNMENT}.ipynb")
     result = SubmissionResult(student, ASSIGNMENT, "graded")
     text = nbformat.writes(nbformat.read(folder / f"{ASSIGNMENT}.ipynb", as_version=4)) + "\n"
     return Built(job, result, dumps(result_to_json(result)), {ASSIGNMENT: text}, {ASSIGNMENT: scores})
+
+
+def test_a_lost_cluster_keeps_what_came_back(tmp_path, monkeypatch):
+    """The executor stops (a lost Dask scheduler) after two results: both are written, even the one
+    still waiting for its batch, and the third student has nothing."""
+    course = course_with_students(tmp_path, ("ada", "ben", "cara"))
+
+    def executor(planned, jobs, scheduler, run):
+        for job in planned[:2]:
+            built = _built(course, job.student, {"grades": {"mse_public": 1.0}, "comments": {}}, job)
+            yield job, json.dumps({"record": built.record,
+                                   "autograded": {"notebooks": built.notebooks, "scores": built.scores}})
+        raise AutograderError("lost the connection to the Dask scheduler")
+
+    monkeypatch.setattr(grading, "_executor", executor)
+    with pytest.raises(AutograderError):
+        grading.grade_class(course, ASSIGNMENT, progress=False, jobs=2)
+    with course.gradebook() as gb:
+        assert {s.student_id for s in gb.find_assignment(ASSIGNMENT).submissions} == {"ada", "ben"}
+    assert [course.record(s, ASSIGNMENT).exists() for s in ("ada", "ben", "cara")] == [True, True, False]
 
 
 def test_a_batch_with_a_bad_submission_writes_the_rest(tmp_path):

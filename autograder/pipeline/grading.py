@@ -151,16 +151,18 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
             plan = None if dry_run else writer.plan()
             run = worker.run if plan is None else functools.partial(offline.run, plan=plan)
             batches = Batches(writer)
-            for job, text in _executor(planned, jobs, scheduler, run):
-                result, built = handed(job, text)
-                if dry_run:  # the worker's record is what autograde would save: compare, write nothing
-                    outcomes[job.student] = _outcome(result)
-                    finished(job, result, written=False)
-                elif built is not None and handoff.notebook_digest(job) == digests[job]:
-                    settle(batches.add(built))
-                else:  # not graded, nothing built, or the notebook changed since it was graded
-                    settle([(Built(job, result), True)])
-            settle(batches.flush())
+            try:
+                for job, text in _executor(planned, jobs, scheduler, run):
+                    result, built = handed(job, text)
+                    if dry_run:  # the worker's record is what autograde would save: compare, write nothing
+                        outcomes[job.student] = _outcome(result)
+                        finished(job, result, written=False)
+                    elif built is not None and handoff.notebook_digest(job) == digests[job]:
+                        settle(batches.add(built))
+                    else:  # not graded, nothing built, or the notebook changed since it was graded
+                        settle([(Built(job, result), True)])
+            finally:  # also when the cluster is lost: what came back is written
+                settle(batches.flush())
     finally:
         bar.close()
         if diff is not None and diff.changes and not dry_run:  # kept even if the run stops: old scores are gone
