@@ -105,7 +105,6 @@ class CourseRoot:
         """An ``NbGraderAPI`` that sees this course's config; quiet unless something fails."""
         _put_venv_tools_on_path()
         cfg = self.config(overrides)
-        create_gradebook(self.db_url(cfg))
         cfg.NbGraderAPI.log_level = cfg.NbGraderAPI.get("log_level", logging.WARNING)
         return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
 

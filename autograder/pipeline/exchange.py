@@ -22,7 +22,7 @@ from traitlets.config import Config
 
 from autograder.errors import AuthoringError
 from autograder.pipeline import deadlines
-from autograder.pipeline.course import CourseRoot, check
+from autograder.pipeline.course import CourseRoot, check, create_gradebook
 from autograder.pipeline.downloads import SafeExtractorPlugin, copy_downloads, member_parts
 
 STUDENT_ID = re.compile(r"(?!\.)[\w.@+-]{1,100}")  # a folder name under submitted/, and a gradebook id
@@ -46,6 +46,7 @@ def release(course: CourseRoot, assignment: str, due: str | None = None) -> Path
     course.course_id(cfg)
     due_utc = None if due is None else deadlines.parse_deadline(due, deadlines.course_timezone(course))
     course.exchange_root(cfg).mkdir(parents=True, exist_ok=True)
+    create_gradebook(course.db_url(cfg))  # without nbgrader's `alembic heads` subprocess
     api = course.api()
     check(api.generate_assignment(assignment), f"generate_assignment {assignment}")
     if due_utc is not None:
