@@ -30,7 +30,6 @@ from autograder.nbgrader_ext.preprocessor import SandboxedGrading, apply
 from autograder.reports.records import dumps, result_to_json
 
 
-
 @dataclass
 class Context:
     """What the stand-ins read and collect. Attached to each stand-in, not put in ``resources``:
@@ -41,7 +40,13 @@ class Context:
     collected: dict = field(default_factory=dict)  # notebook -> {"grades": {...}, "comments": {...}}
 
 
-class OverwriteCellsFromPlan(OverwriteCells):
+class StandIn:
+    """A step in place of one of nbgrader's that touch the gradebook; ``_steps`` gives it the context."""
+
+    context: Context
+
+
+class OverwriteCellsFromPlan(StandIn, OverwriteCells):
     """nbgrader's ``OverwriteCells`` with the plan for a gradebook."""
 
     def preprocess(self, nb, resources):
@@ -55,18 +60,19 @@ class OverwriteCellsFromPlan(OverwriteCells):
         return nb, resources
 
 
-class OverwriteKernelspecFromPlan(OverwriteKernelspec):
+class OverwriteKernelspecFromPlan(StandIn, OverwriteKernelspec):
     """nbgrader's ``OverwriteKernelspec`` with the plan for a gradebook."""
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        kernelspec = self.context.gradebook.find_notebook(info["notebook"], info["assignment"]).kernelspec
-        if kernelspec is not None and json.loads(kernelspec):
-            nb.metadata["kernelspec"] = json.loads(kernelspec)
+        stored = self.context.gradebook.find_notebook(info["notebook"], info["assignment"]).kernelspec
+        kernelspec = None if stored is None else json.loads(stored)
+        if kernelspec:
+            nb.metadata["kernelspec"] = kernelspec
         return nb, resources
 
 
-class CollectAutoGrades(SaveAutoGrades):
+class CollectAutoGrades(StandIn, SaveAutoGrades):
     """``SaveAutoGrades``'s scores and comments, collected for the writer instead of saved."""
 
     def preprocess(self, nb, resources):
@@ -83,7 +89,7 @@ class CollectAutoGrades(SaveAutoGrades):
             "No response." if unchanged and not utils.is_task(cell) else None)
 
 
-class HandedOutputs(SandboxedGrading):
+class HandedOutputs(StandIn, SandboxedGrading):
     """The grading step with its result already in hand."""
 
     def preprocess(self, nb, resources):
@@ -117,12 +123,9 @@ def _steps(exporter: NotebookExporter, steps: tuple[str, ...], context: Context)
     exporter._preprocessors = []
     for step in steps:
         instance = import_item(step)(parent=exporter)
-        if isinstance(instance, STAND_INS):
+        if isinstance(instance, StandIn):
             instance.context = context
         exporter.register_preprocessor(instance)
-
-
-STAND_INS = (OverwriteCellsFromPlan, OverwriteKernelspecFromPlan, CollectAutoGrades, HandedOutputs)
 
 
 def run(job: GradingJob, plan: AutogradePlan) -> str:
