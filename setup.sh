@@ -20,6 +20,8 @@ fi
 # Bytecode of the grader, compiled once here: a cold process (grade-notebook) and the sandbox,
 # whose mount of the grader is read-only, would otherwise compile it at every start.
 .venv/bin/python -m compileall -q autograder assignments >/dev/null
+# matplotlib's font list as the sandbox sees it: each sandbox template would otherwise scan the fonts again.
+.venv/bin/python -m autograder.sandbox.font_cache
 # The course root on the venv's path, and the staff-page server extension enabled for its Jupyter,
 # so a TA's plain `jupyter lab` in the course root serves formgrader under a Content-Security-Policy.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -1,6 +1,5 @@
 """``python -m autograder ...`` (see ``autograder.cli``)."""
-import sys
-
+from autograder import one_shot
 from autograder.cli import main
 
-sys.exit(main())
+one_shot.finish(main())

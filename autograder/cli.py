@@ -135,16 +135,19 @@ def cmd_demo(args) -> None:
 
 
 def cmd_grade_notebook(args) -> None:
+    from autograder import one_shot
     from autograder.sandbox.factory import start_early
 
     if not args.path.is_file():
         raise AutograderError(f"no notebook at {args.path}")
     start_early(isolate=not args.no_sandbox)  # the sandbox's imports overlap the grader's, below
-    from autograder.judge.grader import grade_notebook_file  # loads torch: only here
-    from autograder.reports.gradescope import dump_json, to_gradescope
+    with one_shot.collector_paused():
+        from autograder.judge.grader import grade_notebook_file  # loads torch: only here
+        from autograder.reports.gradescope import dump_json, to_gradescope
 
     result = grade_notebook_file(args.path, args.assignment, isolate=not args.no_sandbox)
     print(dump_json(to_gradescope(result)))
+    one_shot.mark()
 
 
 def cmd_report(args) -> None:

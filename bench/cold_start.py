@@ -53,11 +53,14 @@ class Version:
         self.gradescope = work / f"gradescope-{name}"
 
     def install(self, folder: Path) -> None:
-        """What this version's setup.sh does beside pip: compile the grader's bytecode, if it does."""
+        """What this version's setup.sh does beside pip: compile the grader's bytecode and build the
+        sandbox's font list, if it does."""
         for script in (folder / "setup.sh", self.tree / "setup.sh"):
             if script.is_file():
                 if "compileall" in script.read_text():
                     run([str(PYTHON), "-m", "compileall", "-q", "autograder", "assignments"], folder, self.env)
+                if "font_cache" in script.read_text():
+                    run([str(PYTHON), "-m", "autograder.sandbox.font_cache"], folder, self.env)
                 return
 
     def grade_notebook(self, notebook: Path) -> tuple[float, int, bytes]:

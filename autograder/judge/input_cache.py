@@ -35,6 +35,7 @@ import hypothesis
 import numpy as np
 import torch
 
+from autograder.cache_dir import cache_dir
 from autograder.judge import memo
 from autograder.judge.properties import Property, run_property
 from autograder.sandbox.base import Reply
@@ -58,14 +59,6 @@ class InputCache:
 
     def of(self, prop: Property) -> Inputs | None:
         return self.inputs.get(prop)
-
-
-def cache_dir() -> Path:
-    if os.environ.get("AUTOGRADER_CACHE_DIR"):
-        return Path(os.environ["AUTOGRADER_CACHE_DIR"]).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # a relative XDG path is invalid
-    return base / "autograder"
 
 
 def _properties(assignment: "Assignment") -> Iterator[tuple[str, int, Property]]:

@@ -28,8 +28,8 @@ SETUP_SH = r"""#!/usr/bin/env bash
 # filter), util-linux (setpriv: the fallback's uid drop) and Python 3.11+ with venv (Ubuntu
 # 22.04's python3 is 3.10: then python3.11, from Ubuntu's universe); makes $ROOT/venv and installs
 # the pinned requirements (CPU-only torch) with that venv's pip, never the system's (PEP 668);
-# compiles the grader's bytecode, makes the bundle root-only; and builds the input cache and
-# writes the course's grading settings, so no submission pays for them.
+# compiles the grader's bytecode, makes the bundle root-only; and builds the input cache and the
+# sandbox's font list and writes the course's grading settings, so no submission pays for them.
 # AUTOGRADER_ROOT (default /autograder) is the folder that holds source/ (this bundle) and venv/,
 # as for run_autograder; AUTOGRADER_TORCH_INDEX is the extra pip index torch comes from (default
 # PyTorch's CPU wheels; empty: none). Run again, it installs nothing that is there already.
@@ -91,7 +91,7 @@ cd "$HERE"
 "$VENV/bin/python" -m compileall -q autograder assignments >/dev/null  # once, not at every submission
 chmod -R go-rwx "$HERE"  # the hidden material and the grader: root-only, out of the student's reach
 AUTOGRADER_ROOT="$ROOT" "$VENV/bin/python" -m autograder.pipeline.gradescope_run --prepare "{assignment}" \
-  || die "$VENV/bin/python could not load {assignment} and build its input cache (see above)"
+  || die "$VENV/bin/python could not load {assignment} and build its input cache and font list (see above)"
 echo "setup.sh: ready: $VENV/bin/python ($("$VENV/bin/python" -V 2>&1)) grades {assignment}"
 """
 

@@ -23,6 +23,7 @@ import json
 import os
 from pathlib import Path
 
+from autograder import one_shot
 from autograder.errors import AuthoringError
 
 BUBBLEWRAP, USER, NONE = "bubblewrap", "unprivileged user", "none"
@@ -122,9 +123,10 @@ def grade(root: Path, assignment: str, isolation: str) -> dict:
         from autograder.sandbox.template import start_shared
 
         start_shared()  # its imports overlap the grader's, below
-    from autograder.judge.grader import Settings, grade_notebook_file  # loads torch: only here
-    from autograder.reports.gradescope import to_gradescope
-    from autograder.sandbox.user import UserSandbox
+    with one_shot.collector_paused():
+        from autograder.judge.grader import Settings, grade_notebook_file  # loads torch: only here
+        from autograder.reports.gradescope import to_gradescope
+        from autograder.sandbox.user import UserSandbox
 
     limits, max_examples = settings(root / "source")
     factory = functools.partial(UserSandbox, None, limits) if isolation == USER else None
@@ -137,13 +139,18 @@ def grade(root: Path, assignment: str, isolation: str) -> dict:
 
 
 def prepare(root: Path, assignment: str) -> None:
-    """Build the input cache and write the settings once in setup.sh, so each submission does not
-    (Gradescope keeps the image)."""
+    """Build the input cache, the sandbox's font list and the settings once in setup.sh, so each
+    submission does not (Gradescope keeps the image)."""
     from autograder.judge.grader import Assignment
     from autograder.judge.input_cache import load_or_build
 
     save_settings(root / "source")
     load_or_build(Assignment.load(assignment), settings(root / "source")[1])
+    if choose_isolation() == BUBBLEWRAP:
+        from autograder.sandbox import font_cache
+
+        if (reason := font_cache.build_for_setup()) is not None:
+            print(f"setup.sh: note: matplotlib's font list for the sandbox was not built ({reason})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     (root / "results").mkdir(exist_ok=True)
     (root / "results" / "results.json").write_text(dump_json(doc))
     print(f"score {doc['score']} ({doc['extra_data']['isolation']}): {root / 'results' / 'results.json'}")
+    one_shot.mark()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    one_shot.finish(main())

@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from autograder.inside import wire
-from autograder.sandbox import cgroups
+from autograder.sandbox import cgroups, font_cache
 from autograder.sandbox.base import SandboxDied, SandboxFault
 from autograder.sandbox.bwrap import NAMESPACES, BwrapSandbox, SandboxUnavailable, jail_command, next_uid
 from autograder.sandbox.limits import MiB, Limits
@@ -133,14 +133,22 @@ def _command(control_fd: int) -> list[str]:
     It exits when its control socket ends (the grader closed it, exited or died); not through
     --die-with-parent, which follows the thread that started bwrap rather than the grader.
     """
+    mounts, python = template_mounts()
+    capabilities = [arg for name in CAPABILITIES for arg in ("--cap-add", name)]
+    return jail_command([*NAMESPACES, "--as-pid-1", "--cap-drop", "ALL", *capabilities], mounts.args,
+                        [python, "-s", "-P", "-m", "autograder.inside.zygote", str(control_fd)])
+
+
+def template_mounts() -> tuple[Mounts, str]:
+    """The template's filesystem, and its interpreter's path inside: BwrapSandbox's, with a home of
+    its own holding matplotlib's saved font list (``font_cache``)."""
     mounts = Mounts()
     mounts.system()
     python = mounts.python()
     mounts.grader()
     mounts.scratch(None, TEMPLATE_HOME_BYTES)
-    capabilities = [arg for name in CAPABILITIES for arg in ("--cap-add", name)]
-    return jail_command([*NAMESPACES, "--as-pid-1", "--cap-drop", "ALL", *capabilities], mounts.args,
-                        [python, "-s", "-P", "-m", "autograder.inside.zygote", str(control_fd)])
+    font_cache.mount(mounts)
+    return mounts, python
 
 
 _shared: Template | None = None
