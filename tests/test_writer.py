@@ -180,3 +180,28 @@ def test_a_batch_with_a_bad_submission_writes_the_rest(tmp_path):
         assert gb.find_grade("mse_public", ASSIGNMENT, ASSIGNMENT, "ada").auto_score == 1.0
     assert course.record("ada", ASSIGNMENT).exists() and not course.record("ben", ASSIGNMENT).exists()
     assert (course.root / "autograded" / "cara" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").exists()
+
+
+@pytest.mark.parametrize("damage", [
+    None,
+    lambda meta: meta.update(points="ten"),        # the schema's type
+    lambda meta: meta.update(schema_version=2),    # nbgrader's version check
+    lambda meta: meta.update(grade_id=""),         # nbgrader's own rule beyond the schema
+])
+def test_the_metadata_check_with_its_schema_checked_once_agrees_with_nbgraders(damage):
+    from nbgrader.preprocessors import CheckCellMetadata
+
+    from autograder.nbgrader_ext.offline import CheckCellMetadataOnce
+
+    notebook = nbformat.read(Path(__file__).parents[1] / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    if damage is not None:
+        damage(next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")).metadata.nbgrader)
+    outcomes = []
+    for step in (CheckCellMetadata(), CheckCellMetadataOnce()):
+        try:
+            step.preprocess(notebook, {})
+            outcomes.append("valid")
+        except Exception as exc:  # noqa: BLE001 - the error itself is compared
+            outcomes.append(f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0] == "valid") == (damage is None)

@@ -11,15 +11,20 @@ record, each notebook as nbgrader would write it, the scores), never pickle, and
 from __future__ import annotations
 
 import copy
+import functools
 import glob
 import io
 import json
 import os
 from dataclasses import dataclass, field
 
+import jsonschema
 from nbconvert.exporters import NotebookExporter
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells, OverwriteKernelspec, SaveAutoGrades
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.nbgraderformat.common import BaseMetadataValidator
+from nbgrader.preprocessors import (CheckCellMetadata, NbGraderPreprocessor, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 from traitlets.utils.importstring import import_item
 
 from autograder.judge import worker
@@ -87,6 +92,43 @@ class CollectAutoGrades(StandIn, SaveAutoGrades):
         unchanged = cell.metadata.nbgrader.get("checksum", None) == utils.compute_checksum(cell)
         self.collected["comments"][cell.metadata["nbgrader"]["grade_id"]] = (
             "No response." if unchanged and not utils.is_task(cell) else None)
+
+
+class _SchemaCheckedOnce(BaseMetadataValidator):
+    """nbgrader's common cell check with the schema checked once: ``jsonschema.validate``, which it
+    calls for every cell, checks the schema against its meta-schema each time (0.1 s a submission)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        checker = jsonschema.validators.validator_for(self.schema)
+        checker.check_schema(self.schema)
+        self._checker = checker(self.schema)
+
+    def validate_cell(self, cell):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None or meta.get("schema_version", 0) != self.schema_version or not self._checker.is_valid(meta):
+            super().validate_cell(cell)  # nbgrader's own: its error for a wrong version or invalid metadata
+
+
+class _Validator(MetadataValidator, _SchemaCheckedOnce):
+    """nbgrader's validator; its ``super().validate_cell`` now reaches the check above."""
+
+
+class CheckCellMetadataOnce(CheckCellMetadata):
+    """nbgrader's ``CheckCellMetadata`` with ``_Validator``; a notebook it refuses goes through
+    nbgrader's own step, for nbgrader's message."""
+
+    def preprocess(self, nb, resources):
+        try:
+            _validator().validate_nb(nb)
+        except ValidationError:
+            return super().preprocess(nb, resources)
+        return nb, resources
+
+
+@functools.cache
+def _validator() -> _Validator:
+    return _Validator()
 
 
 class HandedOutputs(StandIn, SandboxedGrading):

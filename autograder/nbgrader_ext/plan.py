@@ -24,10 +24,12 @@ from traitlets.utils.importstring import import_item
 from autograder.nbgrader_ext.preprocessor import SandboxedGrading
 
 # Steps that touch neither the gradebook nor anything outside the notebook: they run as they are.
-PURE = (ClearOutput, DeduplicateIds, CheckCellMetadata, IgnorePattern, ClearMetadataPreprocessor, LimitOutput)
-# Steps with a gradebook-free stand-in in offline.py (None: the writer does it).
+PURE = (ClearOutput, DeduplicateIds, IgnorePattern, ClearMetadataPreprocessor, LimitOutput)
+# Steps with a stand-in in offline.py (None: the writer does it): gradebook-free for those that read
+# or write it, and nbgrader's metadata check with its schema checked once, not once a cell.
 STAND_INS = {OverwriteCells: "OverwriteCellsFromPlan", OverwriteKernelspec: "OverwriteKernelspecFromPlan",
-             SaveAutoGrades: "CollectAutoGrades", SandboxedGrading: "HandedOutputs", AssignLatePenalties: None}
+             SaveAutoGrades: "CollectAutoGrades", SandboxedGrading: "HandedOutputs", AssignLatePenalties: None,
+             CheckCellMetadata: "CheckCellMetadataOnce"}
 
 
 @dataclass(frozen=True)
