@@ -10,9 +10,7 @@ cell passes it, or fills it in later with ``dataclasses.replace`` (results are f
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Protocol
 
@@ -21,6 +19,7 @@ import torch
 
 from autograder.judge.batched import judge_property
 from autograder.judge.checks import GRADIENT, RESULT, Mismatch
+from autograder.judge.pictures import comparison_png
 from autograder.judge.properties import Diagnose, Property
 from autograder.judge.results import CheckResult, Counterexample, PartResult
 from autograder.judge.subject import FunctionSource, Subject
@@ -239,27 +238,3 @@ class SweepPicture:
         if not lines or all(curve.drawn_by(line) for curve, line in zip(self.curves, lines)):
             return None
         return comparison_png(self.curves, lines, title=f"{self.function} on the lesson's sweep: expected vs yours")
-
-
-def comparison_png(curves: tuple[Curve, ...], lines: tuple[Line, ...], limit: int = 5,
-                   title: str = "") -> bytes:
-    """Expected vs drawn curves on one axes; fixed size and no metadata, so the bytes are reproducible."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4), dpi=80)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    for i, curve in enumerate(curves):  # expected: thick dashed; yours: thin solid, same colour when paired
-        ax.plot(curve.x, curve.y, "--", color=f"C{i}", linewidth=3, alpha=0.6, label=f"expected: {curve.label}")
-    paired = len(lines) == len(curves)
-    for i, line in enumerate(lines[:limit]):
-        ax.plot(line.x, line.y, color=f"C{i if paired else len(curves) + i}", linewidth=1.2,
-                label="yours" if line.label.startswith("_") else f"yours: {line.label}"[:40])
-    ax.set_title(title or f"{curves[0].label}: expected vs your plot")
-    ax.legend()
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()

@@ -9,6 +9,7 @@ integrity flag, using the same rules as the pages, so the flag and the page neve
 from __future__ import annotations
 
 import copy
+import functools
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
@@ -66,12 +67,21 @@ def inert_cell(cell: NotebookNode) -> tuple[NotebookNode, list[str]]:
     if cell.cell_type == "raw":
         return _raw_as_markdown(cell), (["a raw cell"] if cell.source.strip() else [])
     if cell.cell_type == "markdown":
-        return cell, list(markdown.render(cell.source, cell.get("attachments") or {}).neutralised)
+        attachments = cell.get("attachments") or {}
+        found = markdown.render(cell.source, attachments).neutralised if attachments else _neutralised(cell.source)
+        return cell, list(found)
     if cell.cell_type == "code":
         cell = copy.deepcopy(cell)
         cell.outputs, found = _inert_outputs(cell.get("outputs", []))
         return cell, found
     return cell, []
+
+
+@functools.lru_cache(maxsize=512)
+def _neutralised(source: str) -> tuple[str, ...]:
+    """What rendering markdown without attachments neutralises, once per text: a class's
+    notebooks share most of theirs (the instructor's), and rendering costs milliseconds a cell."""
+    return tuple(markdown.render(source, {}).neutralised)
 
 
 def findings(notebook: NotebookNode) -> list[str]:
