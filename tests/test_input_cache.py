@@ -174,3 +174,13 @@ def test_draws_ignore_constants_of_local_modules_and_write_nothing(tiny, tmp_pat
     monkeypatch.syspath_prepend(str(tmp_path / "odd"))
     import odd_constants_for_draws  # noqa: F401  (a local module Hypothesis would mine for constants)
     assert same_inputs(record_inputs(the_property(tiny), 30), before)
+
+
+def test_a_fixed_tensor_keeps_its_digest_until_it_changes_in_place():
+    """The cached inputs are described once (memo.fix); a tensor changed in place is described anew."""
+    tensors = (torch.linspace(-1, 1, 5), torch.tensor(0.5), torch.arange(12.0).reshape(3, 4).t())
+    before = memo.digest(tensors)
+    memo.fix(tensors)
+    assert memo.digest(tensors) == before == memo.digest(tuple(t.clone() for t in tensors))
+    tensors[0].mul_(2)
+    assert memo.digest(tensors) == memo.digest(tuple(t.clone() for t in tensors)) != before

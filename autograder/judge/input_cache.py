@@ -235,5 +235,6 @@ def load_or_build(assignment: "Assignment", max_examples: int) -> InputCache:
         with contextlib.suppress(OSError):  # a read-only cache dir costs a rebuild per process, no more
             _save(path, key, assignment, cache, outputs)
     memo.learn(outputs)
+    memo.fix([tensor for entries in cache.inputs.values() for args in entries for tensor in args])
     _LOADED[loaded_key] = cache
     return cache
