@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +152,8 @@ def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_temporary(tiny, 
     monkeypatch.setattr(np, "savez", half_written)
     with pytest.raises(OSError):
         input_cache._save(path, cache_key(tiny, 10), tiny, cache, {})
-    assert path.read_bytes() == before and list(path.parent.iterdir()) == [path]
+    left = [p for p in path.parent.iterdir() if p.name != f".{path.name}.lock"]  # the builders' lock stays
+    assert path.read_bytes() == before and left == [path]
 
 
 def test_location_is_never_the_working_directory(monkeypatch, tmp_path):
@@ -184,3 +187,25 @@ def test_a_fixed_tensor_keeps_its_digest_until_it_changes_in_place():
     assert memo.digest(tensors) == before == memo.digest(tuple(t.clone() for t in tensors))
     tensors[0].mul_(2)
     assert memo.digest(tensors) == memo.digest(tuple(t.clone() for t in tensors)) != before
+
+
+def test_builders_that_miss_the_cache_at_once_build_it_once(tiny, monkeypatch):
+    """Two threads stand for two workers: each opens the lock file itself, so flock keeps them
+    apart as it keeps processes apart; the second waits, then loads what the first built."""
+    real, calls = input_cache.build, []
+
+    def slow_build(*args):
+        calls.append(args)
+        time.sleep(0.5)  # the other builder reaches the lock meanwhile
+        return real(*args)
+
+    monkeypatch.setattr(input_cache, "build", slow_build)
+    loaded: list = []
+    builders = [threading.Thread(target=lambda: loaded.append(load_or_build(tiny, 10))) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    assert len(calls) == 1 and len(loaded) == 2
+    first, second = (cache.of(the_property(tiny)) for cache in loaded)
+    assert len(first) == len(second) and all(torch.equal(a, b) for x, y in zip(first, second) for a, b in zip(x, y))

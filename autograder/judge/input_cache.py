@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import importlib
 import json
@@ -220,6 +221,24 @@ def _load(path: Path, key: str, assignment: "Assignment", max_examples: int
 _LOADED: dict[tuple[str, tuple[int, ...]], InputCache] = {}
 
 
+@contextlib.contextmanager
+def _one_builder(path: Path) -> Iterator[None]:
+    """Processes that miss the same cache at once (a pool's or a Dask node's workers) build it
+    once: the others wait on the lock, then load the file. A cache folder that cannot be written
+    has no lock: each process builds alone."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
+
+
 def load_or_build(assignment: "Assignment", max_examples: int) -> InputCache:
     """The class's input cache, once per process: from disk if a valid file has this key, else
     built (some seconds) and saved. Its reference outputs go to ``memo``'s table on the way."""
@@ -231,9 +250,13 @@ def load_or_build(assignment: "Assignment", max_examples: int) -> InputCache:
     try:
         cache, outputs = _load(path, key, assignment, max_examples)
     except Exception:  # missing, unreadable, corrupt or stale: rebuild rather than trust it
-        cache, outputs = build(assignment, max_examples)
-        with contextlib.suppress(OSError):  # a read-only cache dir costs a rebuild per process, no more
-            _save(path, key, assignment, cache, outputs)
+        with _one_builder(path):
+            try:  # built by another process while this one waited
+                cache, outputs = _load(path, key, assignment, max_examples)
+            except Exception:
+                cache, outputs = build(assignment, max_examples)
+                with contextlib.suppress(OSError):  # a read-only cache dir costs a rebuild per process, no more
+                    _save(path, key, assignment, cache, outputs)
     memo.learn(outputs)
     memo.fix([tensor for entries in cache.inputs.values() for args in entries for tensor in args])
     _LOADED[loaded_key] = cache

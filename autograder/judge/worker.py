@@ -28,7 +28,7 @@ from autograder.judge.test_cells import OrdinaryAssignment, has_properties
 from autograder.reports.records import dumps, result_to_json
 from autograder.sandbox.factory import sandbox_factory
 from autograder.sandbox.limits import Limits
-from autograder.sandbox.template import shared_template
+from autograder.sandbox.template import shared_template, start_shared
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,16 @@ def _assignment(course_root: str, name: str) -> Assignment | OrdinaryAssignment:
     return OrdinaryAssignment.load(name, Path(course_root))
 
 
-def prepare(course_root: str, assignment: str, max_examples: int, sandboxed: bool = False) -> None:
-    """Per-worker set-up, once: the instructor's side and the class's input cache (built here if
-    no valid one is on disk, so a caller that prepares before starting workers builds it once),
-    and with ``sandboxed`` this process's sandbox template, so the first job pays nothing extra."""
+def prepare(course_root: str, assignment: str, max_examples: int, sandboxed: bool = False,
+            inputs: bool = True) -> None:
+    """Per-worker set-up, once: the instructor's side and, with ``inputs``, the class's input cache
+    (built here if no valid one is on disk; processes building it at once build it once), and
+    with ``sandboxed`` this process's sandbox template, started first so its imports overlap the
+    cache's build; the first job then pays nothing extra."""
+    if sandboxed:
+        start_shared()
     loaded = _assignment(course_root, assignment)
-    if isinstance(loaded, Assignment):
+    if inputs and isinstance(loaded, Assignment):
         load_or_build(loaded, max_examples)
     if sandboxed:
         shared_template()

@@ -127,9 +127,12 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     step = SandboxedGrading(config=api.config)
     planned = [step.job(student, assignment, assignment) for student in todo]
     digests = {job: handoff.notebook_digest(job) for job in planned}
-    if scheduler is None and (jobs or pool.default_jobs()) > 1 and len(planned) > 1:
-        pool.start_forkserver()  # the workers' imports overlap this process's own and the input cache's build
-    worker.prepare(str(course.root), assignment, step.max_examples)
+    pooled = scheduler is None and (jobs or pool.default_jobs()) > 1 and len(planned) > 1
+    if pooled:
+        pool.start_forkserver()  # the workers' imports overlap this process's own
+    # The assignment is checked here, with a clear error; a pool's workers build the input cache
+    # themselves (once, while their templates start), other executors find it built.
+    worker.prepare(str(course.root), assignment, step.max_examples, inputs=not pooled)
     outcomes = {}
 
     def finished(job: GradingJob, result: SubmissionResult, written: bool = True) -> None:
