@@ -57,9 +57,10 @@ class Version:
         sandbox's font list, if it does."""
         for script in (folder / "setup.sh", self.tree / "setup.sh"):
             if script.is_file():
-                if "compileall" in script.read_text():
+                steps = script.read_text()
+                if "compileall" in steps:
                     run([str(PYTHON), "-m", "compileall", "-q", "autograder", "assignments"], folder, self.env)
-                if "font_cache" in script.read_text():
+                if "font_cache" in steps:
                     run([str(PYTHON), "-m", "autograder.sandbox.font_cache"], folder, self.env)
                 return
 

@@ -34,7 +34,11 @@ def digest(tensors: Sequence[torch.Tensor]) -> bytes:
 
 
 def _described(tensor: torch.Tensor) -> bytes:
-    array = (tensor.detach() if tensor.requires_grad else tensor).numpy()
+    return described((tensor.detach() if tensor.requires_grad else tensor).numpy())
+
+
+def described(array: np.ndarray) -> bytes:
+    """Dtype, shape and bytes of an array, as a digest takes them."""
     return f"{array.dtype.str}{array.shape};".encode() + np.ascontiguousarray(array).tobytes()
 
 

@@ -127,7 +127,7 @@ def grade_class(course: CourseRoot, assignment: str, students: list[str] | None 
     step = SandboxedGrading(config=api.config)
     planned = [step.job(student, assignment, assignment) for student in todo]
     digests = {job: handoff.notebook_digest(job) for job in planned}
-    pooled = scheduler is None and (jobs or pool.default_jobs()) > 1 and len(planned) > 1
+    pooled = scheduler is None and pool.in_processes(len(planned), jobs or pool.default_jobs())
     if pooled:
         pool.start_forkserver()  # the workers' imports overlap this process's own
     # The assignment is checked here, with a clear error; a pool's workers build the input cache

@@ -35,6 +35,11 @@ def default_jobs() -> int:
 Run = Callable[[GradingJob], str]
 
 
+def in_processes(jobs: int, workers: int) -> bool:
+    """Whether ``results`` grades in worker processes; else in this one, one job after another."""
+    return workers > 1 and jobs > 1
+
+
 def results(jobs: list[GradingJob], workers: int, run: Run = worker.run) -> Iterator[tuple[GradingJob, str]]:
     """Yield ``(job, record JSON)`` for every job, in the order they finish.
 
@@ -42,7 +47,7 @@ def results(jobs: list[GradingJob], workers: int, run: Run = worker.run) -> Iter
     """
     if not jobs:
         return
-    if workers <= 1 or len(jobs) == 1:
+    if not in_processes(len(jobs), workers):
         for job in jobs:
             yield job, run_safely(run, job)
         return
